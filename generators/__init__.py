@@ -1,0 +1,1 @@
+"""Minting packs through LiteLLM."""

@@ -1,0 +1,1 @@
+"""Reaching models: LiteLLM calls and the embedded local model server."""

@@ -1,0 +1,129 @@
+"""Calling a model through LiteLLM: one async completion with retries, timing and usage.
+
+A model is a LiteLLM model string (`openai/gpt-4o-mini`, `ollama/llama3`, `openai/x` with an
+api_base) or `local` for the embedded model. API keys come from the provider's usual
+environment variables and are handed to LiteLLM only; they never reach a report or a log.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from dataclasses import dataclass
+
+import litellm
+
+from tinyqa.errors import InputError
+
+LOCAL = "local"
+# Deterministic decoding for every suite: same setup, same answers.
+PARAMS = {"temperature": 0.0, "seed": 1234, "max_tokens": 48}
+
+litellm.suppress_debug_info = True
+litellm.telemetry = False
+
+
+@dataclass(frozen=True)
+class Target:
+    """What is called (`model`, `api_base`) and what reports show (`name`)."""
+
+    model: str
+    api_base: str | None = None
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or self.model
+
+
+def target(model: str, api_base: str | None = None) -> Target:
+    """Check a model string offline and build its Target (`local` needs `local_base`)."""
+    if model == LOCAL:
+        from tinyqa.models.local import MODEL_NAME
+
+        return Target(f"openai/{MODEL_NAME}", api_base, name=LOCAL)
+    try:
+        litellm.get_llm_provider(model, api_base=api_base)
+    except Exception:
+        raise InputError(
+            f"--model: unknown model {model!r}: use a LiteLLM model string such as "
+            "openai/gpt-4o-mini, openai/NAME with --api-base URL, or `local`"
+        ) from None
+    return Target(model, api_base)
+
+
+def _api_key(t: Target) -> str | None:
+    # An OpenAI-compatible server of one's own often needs no key, but the client wants one.
+    if t.api_base and t.model.startswith("openai/") and not os.environ.get("OPENAI_API_KEY"):
+        return "no-key"
+    return None
+
+
+RETRYABLE = (
+    litellm.RateLimitError,
+    litellm.Timeout,
+    litellm.APIConnectionError,
+    litellm.InternalServerError,
+    litellm.ServiceUnavailableError,
+    litellm.BadGatewayError,
+)
+
+
+@dataclass
+class Answer:
+    text: str | None
+    latency_s: float
+    attempts: int
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    error: str | None = None
+
+
+def _retry_after(exc: Exception) -> float | None:
+    response = getattr(exc, "response", None)
+    value = getattr(response, "headers", {}).get("retry-after") if response is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _error(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}".rstrip(": ")
+
+
+async def complete(
+    t: Target,
+    messages: list[dict],
+    *,
+    timeout: float = 60.0,
+    max_attempts: int = 4,
+    backoff: float = 0.5,
+) -> Answer:
+    """Ask once; retry transient failures with exponential backoff and jitter, honouring
+    Retry-After. A failure that outlives the retries comes back as `Answer.error`."""
+    started = time.perf_counter()
+    for attempt in range(1, max_attempts + 1):
+        try:
+            resp = await litellm.acompletion(
+                model=t.model, messages=messages, api_base=t.api_base, api_key=_api_key(t),
+                timeout=timeout, max_retries=0, **PARAMS,
+            )
+            text = resp.choices[0].message.content or ""
+            usage = getattr(resp, "usage", None)
+            cost = (getattr(resp, "_hidden_params", {}) or {}).get("response_cost")
+            return Answer(
+                text, time.perf_counter() - started, attempt,
+                getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None),
+                cost,
+            )
+        except RETRYABLE as exc:
+            if attempt == max_attempts:
+                return Answer(None, time.perf_counter() - started, attempt, error=_error(exc))
+            delay = _retry_after(exc) or backoff * 2 ** (attempt - 1)
+            await asyncio.sleep(delay * random.uniform(1.0, 1.25))
+        except Exception as exc:  # a non-transient provider error: recorded, not retried
+            return Answer(None, time.perf_counter() - started, attempt, error=_error(exc))
+    raise AssertionError("unreachable")

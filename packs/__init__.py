@@ -1,0 +1,1 @@
+"""The shipped packs: data folders, one per pack (see packs/README.md)."""

@@ -1,0 +1,1 @@
+"""The suites run against a model: tiny QA, tokenizer drift, lm-eval."""

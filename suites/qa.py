@@ -1,0 +1,92 @@
+"""The tiny QA suite: ask every item of the chosen packs concurrently, score, summarise."""
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable
+
+from tinyqa.models.llm import Target, complete
+from tinyqa.pack import Item, Pack
+from tinyqa.suites import scoring
+from tinyqa.suites.stats import percentile, wilson
+from tinyqa.suites.templates import Template
+
+SUITE = "tinyqa"
+PROPORTIONS = ("em", "contains")
+
+
+def item_row(run_id: str, pack_id: str, item: Item, answer) -> dict:
+    """One items-table row: the answer scored against the label and aliases. An item that
+    errored carries its error and no scores: it is never counted as a wrong answer."""
+    answered = answer.error is None
+    pred = answer.text if answered else None
+    return {
+        "run_id": run_id, "suite": SUITE, "pack_id": pack_id, "item_id": item.id,
+        "lang": item.lang, "category": item.tags.category, "difficulty": item.tags.difficulty,
+        "question": item.text, "gold": item.label, "prediction": pred,
+        "em": scoring.exact_match(pred, item.answers, item.lang) if answered else None,
+        "contains": scoring.contains(pred, item.answers, item.lang) if answered else None,
+        "lev_ratio": scoring.lev_ratio(pred, item.answers, item.lang) if answered else None,
+        "latency_s": answer.latency_s, "prompt_tokens": answer.prompt_tokens,
+        "completion_tokens": answer.completion_tokens, "cost_usd": answer.cost_usd,
+        "cached": False, "attempts": answer.attempts, "error": answer.error,
+    }
+
+
+async def _ask_all(run_id: str, packs: list[Pack], t: Target, template: Template,
+                   concurrency: int, on_done: Callable[[dict], None] | None) -> list[dict]:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(pack: Pack, item: Item) -> dict:
+        async with gate:
+            answer = await complete(t, template.messages(item.text))
+        row = item_row(run_id, pack.id, item, answer)
+        if on_done:
+            on_done(row)
+        return row
+
+    return await asyncio.gather(*(one(p, i) for p in packs for i in p.items))
+
+
+def ask(run_id: str, packs: list[Pack], t: Target, template: Template, *,
+        concurrency: int = 16, on_done: Callable[[dict], None] | None = None) -> list[dict]:
+    """Ask every item (at most `concurrency` in flight); rows in pack and item order."""
+    return asyncio.run(_ask_all(run_id, packs, t, template, concurrency, on_done))
+
+
+def _slices(row: dict) -> list[str]:
+    return ["all", f"lang={row['lang']}", f"category={row['category']}",
+            f"difficulty={row['difficulty']}"]
+
+
+def metrics(run_id: str, rows: list[dict], suite: str = SUITE) -> list[dict]:
+    """Per pack and slice: EM and contains with 95% Wilson intervals over answered items,
+    mean Levenshtein ratio, errors; latency p50/p95 and tokens per pack."""
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in rows:
+        for s in _slices(r):
+            groups[(r["pack_id"], s)].append(r)
+    out = []
+
+    def add(pack_id, slice_, metric, value, n, ci=(None, None)):
+        out.append({"run_id": run_id, "suite": suite, "pack_id": pack_id, "slice": slice_,
+                    "metric": metric, "value": value, "n": n, "ci_low": ci[0], "ci_high": ci[1]})
+
+    for (pack_id, slice_), group in sorted(groups.items()):
+        answered = [r for r in group if r["error"] is None]
+        n = len(answered)
+        for m in PROPORTIONS:
+            k = sum(bool(r[m]) for r in answered)
+            add(pack_id, slice_, m, k / n if n else None, n, wilson(k, n))
+        if n:
+            add(pack_id, slice_, "lev_ratio", sum(r["lev_ratio"] for r in answered) / n, n)
+        add(pack_id, slice_, "errors", float(len(group) - n), len(group))
+        if slice_ == "all":
+            lat = [r["latency_s"] for r in answered]
+            add(pack_id, slice_, "latency_p50_s", percentile(lat, 50), n)
+            add(pack_id, slice_, "latency_p95_s", percentile(lat, 95), n)
+            for tok in ("prompt_tokens", "completion_tokens", "cost_usd"):
+                vals = [r[tok] for r in answered if r[tok] is not None]
+                if vals:
+                    add(pack_id, slice_, tok, float(sum(vals)), len(vals))
+    return out

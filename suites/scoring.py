@@ -1,0 +1,78 @@
+"""Scorers for tiny QA: each a small function that says exactly what it matches.
+
+All scorers compare a prediction with every accepted answer (label and aliases) after
+`normalize`, and take the best.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from rapidfuzz import fuzz
+
+# Scripts written without spaces between words: there a gold answer may appear anywhere.
+UNSPACED_LANGS = {"zh", "ja", "th", "lo", "km", "my", "bo"}
+# Agglutinative languages that attach suffixes or particles to the answer word
+# ("İstanbul'da", "서울입니다"): the answer must start a word but may be followed by more.
+SUFFIXING_LANGS = {"ko", "tr", "az", "fi", "hu", "et"}
+ARTICLES = {"en": {"a", "an", "the"}}
+
+
+def _base(lang: str) -> str:
+    return lang.split("-")[0].lower()
+
+
+def _char(c: str) -> str:
+    if unicodedata.category(c).startswith("P"):
+        return " "
+    d = unicodedata.decimal(c, None)
+    return str(d) if d is not None else c
+
+
+def normalize(text: str, lang: str = "en") -> str:
+    """NFKC, full case folding (Turkish İ/ı aware), every script's punctuation turned into
+    spaces, Unicode decimal digits as ASCII digits (٤ and ４ are 4), whitespace collapsed,
+    English articles dropped."""
+    lang = _base(lang)
+    s = unicodedata.normalize("NFKC", text)
+    if lang in {"tr", "az"}:
+        s = s.replace("I", "ı").replace("İ", "i")
+    s = s.casefold().replace("i\u0307", "i")
+    s = "".join(_char(c) for c in s)
+    words = s.split()
+    drop = ARTICLES.get(lang, set())
+    return " ".join(w for w in words if w not in drop)
+
+
+def exact_match(prediction: str, answers: list[str], lang: str) -> bool:
+    """The normalised prediction equals a normalised answer."""
+    p = normalize(prediction, lang)
+    return any(p == normalize(a, lang) for a in answers)
+
+
+def _contains_one(p: str, a: str, lang: str) -> bool:
+    if not a:
+        return False
+    if lang in UNSPACED_LANGS:
+        # Still never read "14" as containing "4".
+        pattern = rf"(?<!\d){re.escape(a)}(?!\d)"
+    elif lang in SUFFIXING_LANGS:
+        pattern = rf"(?<!\w){re.escape(a)}(?!\d)"
+    else:
+        pattern = rf"(?<!\w){re.escape(a)}(?!\w)"
+    return re.search(pattern, p) is not None
+
+
+def contains(prediction: str, answers: list[str], lang: str) -> bool:
+    """A normalised answer appears in the normalised prediction: as a whole word in spaced
+    scripts, as a word start in suffixing languages (tr, ko), anywhere in unspaced scripts
+    (zh, ja, th); digits never match inside a longer number."""
+    lang = _base(lang)
+    p = normalize(prediction, lang)
+    return any(_contains_one(p, normalize(a, lang), lang) for a in answers)
+
+
+def lev_ratio(prediction: str, answers: list[str], lang: str) -> float:
+    """Best normalised Levenshtein similarity (rapidfuzz ratio, 0..1) against any answer."""
+    p = normalize(prediction, lang)
+    return max(fuzz.ratio(p, normalize(a, lang)) / 100.0 for a in answers)

@@ -1,0 +1,51 @@
+"""The tiny QA run against a scripted OpenAI-compatible server on loopback."""
+import duckdb
+import pyarrow.dataset as ds
+
+from conftest import GOLD
+from fakeserver import Fault, ScriptedServer
+
+
+def test_run_scores_and_writes_reports(prefect_harness, mini_pack, tmp_path):
+    from tinyqa.flows.qa import qa_run
+
+    answers = {q: f"The answer is {a}." for q, a in GOLD.items()}
+    answers["Who wrote Hamlet?"] = "Shakespeare"
+    with ScriptedServer(lambda q, n: answers[q]) as srv:
+        result = qa_run(model="openai/scripted", api_base=srv.url, packs=[str(mini_pack)],
+                        reports=str(tmp_path / "r"))
+    assert result["errors"] == 0
+    items = ds.dataset(tmp_path / "r" / "items", partitioning="hive").to_table().to_pylist()
+    by_q = {r["question"]: r for r in items}
+    assert by_q["Who wrote Hamlet?"]["em"] is True          # alias, exact
+    assert by_q["What is the capital of France?"]["em"] is False
+    assert by_q["What is the capital of France?"]["contains"] is True
+    assert all(r["attempts"] == 1 and r["error"] is None for r in items)
+    m = duckdb.sql(f"select slice, value, n from read_parquet('{tmp_path}/r/metrics/**/*.parquet', "
+                   "hive_partitioning=true) where metric = 'contains' order by slice").fetchall()
+    assert ("all", 1.0, 4) in m and ("lang=fr", 1.0, 1) in m
+    run = ds.dataset(tmp_path / "r" / "runs", partitioning="hive").to_table().to_pylist()[0]
+    assert run["model"] == "openai/scripted" and run["api_base"] == srv.url
+    assert run["prompt_template"] == "qa-v1" and len(run["prompt_hash"]) == 64
+    assert run["status"] == "complete"
+
+
+def test_transient_faults_are_retried_and_persistent_ones_recorded(prefect_harness, mini_pack, tmp_path):
+    from tinyqa.flows.qa import qa_run
+
+    def answer(q, n):
+        if q == "Who wrote Hamlet?":
+            return Fault(500)                                  # always fails
+        if n == 1:
+            return Fault(429, headers={"Retry-After": "0"})    # fails once
+        return GOLD[q]
+
+    with ScriptedServer(answer) as srv:
+        result = qa_run(model="openai/scripted", api_base=srv.url, packs=[str(mini_pack)],
+                        reports=str(tmp_path / "r"))
+    items = {r["question"]: r for r in ds.dataset(tmp_path / "r" / "items", partitioning="hive").to_table().to_pylist()}
+    assert result["errors"] == 1 and len(items) == 4
+    failed = items["Who wrote Hamlet?"]
+    assert failed["error"] and failed["attempts"] == 4 and failed["em"] is None
+    assert all(r["attempts"] == 2 and r["em"] for q, r in items.items() if q != "Who wrote Hamlet?")
+    assert srv.asked["Who wrote Hamlet?"] == 4

@@ -1,0 +1,58 @@
+import pytest
+
+from tinyqa.suites.scoring import contains, exact_match, lev_ratio, normalize
+from tinyqa.suites.stats import percentile, wilson
+
+
+@pytest.mark.parametrize("text, lang, want", [
+    ("The Eiffel Tower.", "en", "eiffel tower"),
+    ("İSTANBUL", "tr", "istanbul"),
+    ("IRMAK", "tr", "ırmak"),
+    ("İstanbul", "en", "istanbul"),
+    ("Straße", "de", "strasse"),
+    ("«Париж»", "ru", "париж"),
+    ("¿Madrid?", "es", "madrid"),
+    ("「東京」。", "ja", "東京"),
+    ("٤٢", "ar", "42"),
+    ("４２", "zh", "42"),
+    ("  a   lot\tof   space ", "fr", "a lot of space"),
+])
+def test_normalize(text, lang, want):
+    assert normalize(text, lang) == want
+
+
+def test_exact_match_uses_aliases():
+    assert exact_match("Shakespeare.", ["William Shakespeare", "Shakespeare"], "en")
+    assert not exact_match("Marlowe", ["William Shakespeare", "Shakespeare"], "en")
+
+
+@pytest.mark.parametrize("pred, gold, lang, want", [
+    ("The capital of France is Paris.", "Paris", "en", True),
+    ("Parisian food", "Paris", "en", False),
+    ("There are 14 of them", "4", "en", False),
+    ("首都是北京。", "北京", "zh", True),
+    ("答えは14です", "4", "ja", False),
+    ("Başkent Ankara'dır.", "Ankara", "tr", True),
+    ("수도는 서울입니다", "서울", "ko", True),
+])
+def test_contains(pred, gold, lang, want):
+    assert contains(pred, [gold], lang) is want
+
+
+def test_lev_ratio_is_best_over_answers():
+    assert lev_ratio("Shakespear", ["William Shakespeare", "Shakespeare"], "en") > 0.9
+    assert lev_ratio("zzz", ["abc"], "en") == 0.0
+
+
+def test_wilson_interval():
+    lo, hi = wilson(40, 40)
+    assert hi == 1.0 and 0.91 < lo < 0.92
+    lo, hi = wilson(20, 40)
+    assert lo == pytest.approx(0.3520, abs=1e-3) and hi == pytest.approx(0.6480, abs=1e-3)
+    assert wilson(0, 0) == (0.0, 1.0)
+
+
+def test_percentile():
+    assert percentile([3.0, 1.0, 2.0], 50) == 2.0
+    assert percentile([1.0, 2.0], 95) == pytest.approx(1.95)
+    assert percentile([], 50) is None

@@ -1,0 +1,170 @@
+"""The `tinyqa` command line. Every command has --help; errors are one line (DESIGN.md exit codes:
+0 pass, 1 regression or validation failure, 2 usage or input error, 3 infrastructure failure)."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tinyqa.errors import InputError, TinyQAError
+from tinyqa.settings import DEFAULT_REPORTS
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Tiny multilingual QA packs, tokenizer drift and lm-eval suites as a model gate.")
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+Reports = Annotated[Path, typer.Option("--reports", help="Report store folder.")]
+PacksOpt = Annotated[str, typer.Option("--packs", help="Pack ids or pack folders, comma-separated.")]
+
+# The smoke floors: SmolLM2-135M passes these honestly on core_en (see README, "Thresholds").
+SMOKE_MIN_CONTAINS = 0.15
+
+
+def _quiet_prefect(verbose: bool) -> None:
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
+
+
+@app.command("packs")
+def packs_cmd() -> None:
+    """List the shipped packs: id, languages, items, size and sha256 of data.jsonl."""
+    import hashlib
+
+    from tinyqa.pack import DATA_FILE, load_pack, shipped_dir, shipped_ids
+
+    table = Table("pack", "langs", "items", "size", "sha256")
+    for pid in shipped_ids():
+        pack = load_pack(shipped_dir() / pid)
+        data = (pack.path / DATA_FILE).read_bytes()
+        table.add_row(pid, ",".join(pack.langs), str(len(pack.items)), f"{len(data) / 1024:.1f} kB",
+                      hashlib.sha256(data).hexdigest()[:16])
+    out.print(table)
+
+
+@app.command()
+def describe(pack_dir: Annotated[Path, typer.Argument(help="The pack folder.")]) -> None:
+    """Fill in each item's id and sha256 and (re)write the pack's croissant.json."""
+    from tinyqa.pack import describe_pack
+
+    pack = describe_pack(pack_dir)
+    out.print(f"{pack_dir}: {len(pack.items)} items described; croissant.json written")
+
+
+def _summary(result: dict) -> Table:
+    rows = {(m["pack_id"], m["metric"]): m for m in result["metrics"] if m["slice"] == "all"}
+    table = Table("pack", "n", "EM", "contains", "p50 latency", "errors",
+                  title=f"run {result['run']['run_id']} · {result['run']['model']}")
+    for pack_id in result["run"]["pack_ids"]:
+        def pct(metric):
+            v = rows.get((pack_id, metric), {}).get("value")
+            return "-" if v is None else f"{v:.0%}"
+        p50 = rows.get((pack_id, "latency_p50_s"), {}).get("value")
+        errs = rows[(pack_id, "errors")]
+        table.add_row(pack_id, str(errs["n"]), pct("em"), pct("contains"),
+                      "-" if p50 is None else f"{p50:.2f} s", f"{errs['value']:.0f}")
+    return table
+
+
+def _floor_failures(result: dict, min_em: float, min_contains: float) -> list[str]:
+    fails = []
+    for m in result["metrics"]:
+        floor = {"em": min_em, "contains": min_contains}.get(m["metric"])
+        if m["slice"] == "all" and floor is not None and (m["value"] or 0.0) < floor:
+            fails.append(f"{m['pack_id']}: {m['metric']} {m['value'] or 0:.0%} is below the floor {floor:.0%}")
+    return fails
+
+
+def _finish(result: dict, min_em: float, min_contains: float, reports: Path) -> None:
+    out.print(_summary(result))
+    out.print(f"reports written to {reports}/ (run {result['run']['run_id']})")
+    if result["errors"]:
+        err.print(f"tinyqa: {result['errors']} item(s) failed beyond the retry budget (see the items report)")
+        raise typer.Exit(3)
+    fails = _floor_failures(result, min_em, min_contains)
+    for f in fails:
+        err.print(f"FAIL {f}")
+    raise typer.Exit(1 if fails else 0)
+
+
+@app.command()
+def run(
+    model: Annotated[str, typer.Option(help="LiteLLM model string, or `local` for the embedded model.")],
+    packs: PacksOpt = "core_en",
+    api_base: Annotated[Optional[str], typer.Option(help="Base URL of an OpenAI-compatible server.")] = None,
+    template: Annotated[str, typer.Option(help="Prompt template name or TOML file.")] = "qa-v1",
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="Requests in flight.")] = 16,
+    min_em: Annotated[float, typer.Option(min=0, max=1, help="Fail below this EM per pack.")] = 0.0,
+    min_contains: Annotated[float, typer.Option(min=0, max=1, help="Fail below this contains per pack.")] = 0.0,
+    reports: Reports = DEFAULT_REPORTS,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
+) -> None:
+    """Run the tiny QA suite on any model and packs; write reports; print the summary."""
+    _check_run_inputs(model, packs, api_base, template)
+    _quiet_prefect(verbose)
+    from tinyqa.flows.qa import qa_run
+
+    result = qa_run(model=model, packs=packs.split(","), api_base=api_base, template=template,
+                    concurrency=concurrency, reports=str(reports))
+    _finish(result, min_em, min_contains, reports)
+
+
+@app.command()
+def smoke(
+    packs: PacksOpt = "core_en",
+    reports: Reports = DEFAULT_REPORTS,
+    min_contains: Annotated[float, typer.Option(min=0, max=1, help="Fail below this contains per pack.")] = SMOKE_MIN_CONTAINS,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
+) -> None:
+    """The main job: the embedded local model answers core_en; reports written; pass/fail on floors."""
+    _check_run_inputs("local", packs, None, "qa-v1")
+    _quiet_prefect(verbose)
+    from tinyqa.flows.qa import smoke as smoke_flow
+
+    result = smoke_flow(packs=packs.split(","), reports=str(reports))
+    _finish(result, 0.0, min_contains, reports)
+
+
+def _check_run_inputs(model: str, packs: str, api_base: str | None, template: str) -> None:
+    """Fail fast, before any flow starts, on anything the user can fix."""
+    from tinyqa.models import llm, local
+    from tinyqa.pack import resolve_packs
+    from tinyqa.suites.templates import load_template
+
+    resolve_packs(packs)
+    load_template(template)
+    if model == llm.LOCAL:
+        local.gguf_path()
+    else:
+        llm.target(model, api_base)
+
+
+@app.command()
+def validate(paths: Annotated[list[Path], typer.Argument(help="Pack folders or folders of packs.")]) -> None:
+    """Check packs: the pack model with ids and hashes recomputed, and Croissant records.
+    Exit 1 when anything fails; the packs are never written to."""
+    from tinyqa.validators.validate import pack_dirs, validate_pack
+
+    failed = 0
+    for d in pack_dirs(paths):
+        problems = validate_pack(d)
+        for p in problems:
+            out.print(f"{d.name}: {p}", markup=False)
+        out.print(f"{d.name}: {'FAIL' if problems else 'ok'}", markup=False)
+        failed += bool(problems)
+    raise typer.Exit(1 if failed else 0)
+
+
+def main() -> None:
+    try:
+        app()
+    except TinyQAError as e:
+        err.print(f"tinyqa: error: {e}", markup=False)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        err.print("tinyqa: interrupted")
+        sys.exit(130)

@@ -1,0 +1,19 @@
+"""The errors the CLI turns into exit codes (DESIGN.md: 2 input, 3 infrastructure)."""
+
+
+class TinyQAError(Exception):
+    """A failure the user can act on: printed as one line, never as a traceback."""
+
+    exit_code = 2
+
+
+class InputError(TinyQAError):
+    """Bad input: a missing or malformed pack, an unknown option value, a bad file."""
+
+    exit_code = 2
+
+
+class InfraError(TinyQAError):
+    """The infrastructure failed: an endpoint down, errors beyond the retry budget."""
+
+    exit_code = 3

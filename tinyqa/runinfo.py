@@ -1,0 +1,32 @@
+"""Facts about a run that go into the runs table: its id, commit and trigger."""
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+from datetime import datetime, timezone
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_run_id(at: datetime) -> str:
+    """Sortable and unique across machines: `20261123T083000Z-3f9a1c`."""
+    return f"{at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def git_sha() -> str | None:
+    for var in ("GITHUB_SHA", "CI_COMMIT_SHA"):
+        if os.environ.get(var):
+            return os.environ[var]
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def trigger() -> str:
+    """`$TINYQA_TRIGGER` if set, else `ci` under CI, else `manual`."""
+    return os.environ.get("TINYQA_TRIGGER") or ("ci" if os.environ.get("CI") else "manual")

@@ -1,0 +1,1 @@
+"""Pack checks: the pack model, Great Expectations, Croissant."""
