@@ -18,8 +18,8 @@ from tinyqa.suites.templates import DEFAULT, Template, load_template
 
 @task(name="ask-and-score", cache_policy=NO_CACHE)
 def ask_and_score(run_id: str, packs: list[Pack], target: llm.Target, template: Template,
-                  concurrency: int) -> list[dict]:
-    return qa.ask(run_id, packs, target, template, concurrency=concurrency)
+                  concurrency: int | None, use_cache: bool) -> list[dict]:
+    return qa.ask(run_id, packs, target, template, concurrency=concurrency, use_cache=use_cache)
 
 
 @task(name="write-reports", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
@@ -43,14 +43,14 @@ def reach(model: str, api_base: str | None):
 
 @flow(name="qa-run")
 def qa_run(model: str, packs: list[str], api_base: str | None = None, template: str = DEFAULT,
-           concurrency: int = 16, reports: str = str(Path("reports"))) -> dict:
+           concurrency: int | None = None, use_cache: bool = True, reports: str = str(Path("reports"))) -> dict:
     """Ask every item of `packs` of `model`, score, and write runs/items/metrics reports."""
     pack_objs = resolve_packs(packs)
     tmpl = load_template(template)
     started = runinfo.now()
     run_id = runinfo.new_run_id(started)
     with reach(model, api_base) as target:
-        items = ask_and_score(run_id, pack_objs, target, tmpl, concurrency)
+        items = ask_and_score(run_id, pack_objs, target, tmpl, concurrency, use_cache)
     metrics = qa.metrics(run_id, items)
     errors = sum(r["error"] is not None for r in items)
     run = {
@@ -66,6 +66,7 @@ def qa_run(model: str, packs: list[str], api_base: str | None = None, template: 
 
 
 @flow(name="smoke")
-def smoke(packs: list[str] = ["core_en"], reports: str = str(Path("reports"))) -> dict:  # noqa: B006
+def smoke(packs: list[str] = ["core_en"], use_cache: bool = True,  # noqa: B006
+          reports: str = str(Path("reports"))) -> dict:
     """The main job: the embedded local model on the gold set, reports written."""
-    return qa_run(model=llm.LOCAL, packs=packs, reports=reports)
+    return qa_run(model=llm.LOCAL, packs=packs, use_cache=use_cache, reports=reports)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import litellm
 
 from tinyqa.errors import InputError
+from tinyqa.models.cache import ResponseCache
+from tinyqa.models.cache import key as cache_key
 
 LOCAL = "local"
 # Deterministic decoding for every suite: same setup, same answers.
@@ -26,23 +28,32 @@ litellm.telemetry = False
 
 @dataclass(frozen=True)
 class Target:
-    """What is called (`model`, `api_base`) and what reports show (`name`)."""
+    """What is called (`model`, `api_base`), what reports show (`name`), and what identifies
+    its answers in the response cache (`served_by`: the api_base, or the model file's hash)."""
 
     model: str
     api_base: str | None = None
     name: str | None = None
+    served_by: str | None = None
+    concurrency: int = 16
 
     @property
     def label(self) -> str:
         return self.name or self.model
 
+    @property
+    def identity(self) -> dict:
+        return {"model": self.model, "served_by": self.served_by or self.api_base}
+
 
 def target(model: str, api_base: str | None = None) -> Target:
     """Check a model string offline and build its Target (`local` needs `local_base`)."""
     if model == LOCAL:
-        from tinyqa.models.local import MODEL_NAME
+        from tinyqa.models.local import MODEL_NAME, gguf_sha256
 
-        return Target(f"openai/{MODEL_NAME}", api_base, name=LOCAL)
+        # llama.cpp's server answers one request at a time: more in flight only queue there.
+        return Target(f"openai/{MODEL_NAME}", api_base, name=LOCAL, served_by=f"gguf:{gguf_sha256()}",
+                      concurrency=1)
     try:
         litellm.get_llm_provider(model, api_base=api_base)
     except Exception:
@@ -79,6 +90,7 @@ class Answer:
     completion_tokens: int | None = None
     cost_usd: float | None = None
     error: str | None = None
+    cached: bool = False
 
 
 def _retry_after(exc: Exception) -> float | None:
@@ -98,13 +110,18 @@ async def complete(
     t: Target,
     messages: list[dict],
     *,
+    cache: ResponseCache | None = None,
     timeout: float = 60.0,
     max_attempts: int = 4,
     backoff: float = 0.5,
 ) -> Answer:
     """Ask once; retry transient failures with exponential backoff and jitter, honouring
-    Retry-After. A failure that outlives the retries comes back as `Answer.error`."""
+    Retry-After. A failure that outlives the retries comes back as `Answer.error`.
+    With `cache`, an answer given before for the same key is returned, marked `cached`."""
     started = time.perf_counter()
+    k = cache_key(t.identity, messages, PARAMS) if cache else None
+    if cache and (hit := cache.get(k)) is not None:
+        return Answer(**{**hit, "latency_s": time.perf_counter() - started, "cached": True})
     for attempt in range(1, max_attempts + 1):
         try:
             resp = await litellm.acompletion(
@@ -114,11 +131,15 @@ async def complete(
             text = resp.choices[0].message.content or ""
             usage = getattr(resp, "usage", None)
             cost = (getattr(resp, "_hidden_params", {}) or {}).get("response_cost")
-            return Answer(
+            answer = Answer(
                 text, time.perf_counter() - started, attempt,
                 getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None),
                 cost,
             )
+            if cache:
+                cache.put(k, {f: getattr(answer, f) for f in
+                              ("text", "attempts", "prompt_tokens", "completion_tokens", "cost_usd")})
+            return answer
         except RETRYABLE as exc:
             if attempt == max_attempts:
                 return Answer(None, time.perf_counter() - started, attempt, error=_error(exc))

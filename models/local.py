@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
+import hashlib
 import importlib.util
 import os
 import signal
@@ -36,6 +38,16 @@ def gguf_path() -> Path:
     if not path.is_file():
         raise InputError(f"the embedded model file is missing: {path} (run `{INSTALL_HINT}`)")
     return path
+
+
+@functools.cache
+def gguf_sha256(path: Path | None = None) -> str:
+    """The model file's SHA-256: answers cached for one file are never served for another."""
+    h = hashlib.sha256()
+    with open(path or gguf_path(), "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _free_port() -> int:

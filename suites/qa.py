@@ -2,9 +2,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sys
 from collections import defaultdict
-from collections.abc import Callable
 
+from rich.console import Console
+from rich.progress import Progress
+
+from tinyqa.models.cache import ResponseCache
 from tinyqa.models.llm import Target, complete
 from tinyqa.pack import Item, Pack
 from tinyqa.suites import scoring
@@ -12,7 +17,7 @@ from tinyqa.suites.stats import percentile, wilson
 from tinyqa.suites.templates import Template
 
 SUITE = "tinyqa"
-PROPORTIONS = ("em", "contains")
+PROPORTIONS = ("em", "contains", "em_extracted")
 
 
 def item_row(run_id: str, pack_id: str, item: Item, answer) -> dict:
@@ -20,6 +25,7 @@ def item_row(run_id: str, pack_id: str, item: Item, answer) -> dict:
     errored carries its error and no scores: it is never counted as a wrong answer."""
     answered = answer.error is None
     pred = answer.text if answered else None
+    extracted = scoring.extract_answer(pred) if answered else None
     return {
         "run_id": run_id, "suite": SUITE, "pack_id": pack_id, "item_id": item.id,
         "lang": item.lang, "category": item.tags.category, "difficulty": item.tags.difficulty,
@@ -29,29 +35,37 @@ def item_row(run_id: str, pack_id: str, item: Item, answer) -> dict:
         "lev_ratio": scoring.lev_ratio(pred, item.answers, item.lang) if answered else None,
         "latency_s": answer.latency_s, "prompt_tokens": answer.prompt_tokens,
         "completion_tokens": answer.completion_tokens, "cost_usd": answer.cost_usd,
-        "cached": False, "attempts": answer.attempts, "error": answer.error,
+        "cached": answer.cached, "attempts": answer.attempts, "error": answer.error,
+        "extracted": extracted,
+        "em_extracted": scoring.exact_match(extracted, item.answers, item.lang) if answered else None,
+        "f1": scoring.token_f1(pred, item.answers, item.lang) if answered else None,
     }
 
 
 async def _ask_all(run_id: str, packs: list[Pack], t: Target, template: Template,
-                   concurrency: int, on_done: Callable[[dict], None] | None) -> list[dict]:
+                   concurrency: int, cache: ResponseCache | None, progress: Progress | None) -> list[dict]:
     gate = asyncio.Semaphore(concurrency)
+    bar = progress.add_task(f"asking {t.label}", total=sum(len(p.items) for p in packs)) if progress else None
 
     async def one(pack: Pack, item: Item) -> dict:
         async with gate:
-            answer = await complete(t, template.messages(item.text))
-        row = item_row(run_id, pack.id, item, answer)
-        if on_done:
-            on_done(row)
-        return row
+            answer = await complete(t, template.messages(item.text, item.lang), cache=cache)
+        if progress:
+            progress.advance(bar)
+        return item_row(run_id, pack.id, item, answer)
 
     return await asyncio.gather(*(one(p, i) for p in packs for i in p.items))
 
 
 def ask(run_id: str, packs: list[Pack], t: Target, template: Template, *,
-        concurrency: int = 16, on_done: Callable[[dict], None] | None = None) -> list[dict]:
-    """Ask every item (at most `concurrency` in flight); rows in pack and item order."""
-    return asyncio.run(_ask_all(run_id, packs, t, template, concurrency, on_done))
+        concurrency: int | None = None, use_cache: bool = True) -> list[dict]:
+    """Ask every item (at most `concurrency` in flight, default the target's); rows in pack
+    and item order. A progress bar shows on a terminal."""
+    concurrency = concurrency or t.concurrency
+    cache = ResponseCache() if use_cache else None
+    progress = Progress(transient=True, console=Console(stderr=True)) if sys.stderr.isatty() else None
+    with progress or contextlib.nullcontext():
+        return asyncio.run(_ask_all(run_id, packs, t, template, concurrency, cache, progress))
 
 
 def _slices(row: dict) -> list[str]:
@@ -78,11 +92,12 @@ def metrics(run_id: str, rows: list[dict], suite: str = SUITE) -> list[dict]:
         for m in PROPORTIONS:
             k = sum(bool(r[m]) for r in answered)
             add(pack_id, slice_, m, k / n if n else None, n, wilson(k, n))
-        if n:
-            add(pack_id, slice_, "lev_ratio", sum(r["lev_ratio"] for r in answered) / n, n)
+        for m in ("lev_ratio", "f1"):
+            if n:
+                add(pack_id, slice_, m, sum(r[m] for r in answered) / n, n)
         add(pack_id, slice_, "errors", float(len(group) - n), len(group))
         if slice_ == "all":
-            lat = [r["latency_s"] for r in answered]
+            lat = [r["latency_s"] for r in answered if not r["cached"]]
             add(pack_id, slice_, "latency_p50_s", percentile(lat, 50), n)
             add(pack_id, slice_, "latency_p95_s", percentile(lat, 95), n)
             for tok in ("prompt_tokens", "completion_tokens", "cost_usd"):

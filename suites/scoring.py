@@ -76,3 +76,37 @@ def lev_ratio(prediction: str, answers: list[str], lang: str) -> float:
     """Best normalised Levenshtein similarity (rapidfuzz ratio, 0..1) against any answer."""
     p = normalize(prediction, lang)
     return max(fuzz.ratio(p, normalize(a, lang)) / 100.0 for a in answers)
+
+
+_WRAPPERS = re.compile(
+    r"^\s*(?:(?:final\s+)?answer\s*[:：]|the\s+(?:correct\s+)?answer\s+is\s*:?|it\s+is|it's)\s*",
+    re.IGNORECASE,
+)
+_QUOTES = "\"'“”‘’«»「」『』„‚*`"
+
+
+def extract_answer(prediction: str) -> str:
+    """The answer inside common wrappers: the first non-empty line, without a leading
+    "Answer:" / "The answer is", surrounding quotes or markdown emphasis, and a trailing period."""
+    line = next((ln for ln in prediction.strip().splitlines() if ln.strip()), "")
+    line = _WRAPPERS.sub("", line).strip()
+    line = line.rstrip(".。!！").strip().strip(_QUOTES).strip()
+    return line
+
+
+def token_f1(prediction: str, answers: list[str], lang: str) -> float:
+    """Best bag-of-words F1 between normalised prediction and any answer (characters are
+    the tokens in unspaced scripts)."""
+    def toks(s: str) -> list[str]:
+        n = normalize(s, lang)
+        return [c for c in n if not c.isspace()] if _base(lang) in UNSPACED_LANGS else n.split()
+
+    def f1(p: list[str], g: list[str]) -> float:
+        common = sum(min(p.count(t), g.count(t)) for t in set(g))
+        if not common:
+            return 0.0
+        precision, recall = common / len(p), common / len(g)
+        return 2 * precision * recall / (precision + recall)
+
+    p = toks(prediction)
+    return max(f1(p, toks(a)) for a in answers)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tinyqa.errors import InputError
@@ -18,9 +18,12 @@ class Template:
     system: str
     user: str
     sha256: str
+    system_by_lang: dict[str, str] = field(default_factory=dict)
 
-    def messages(self, question: str) -> list[dict]:
-        msgs = [{"role": "system", "content": self.system}] if self.system else []
+    def messages(self, question: str, lang: str = "en") -> list[dict]:
+        """The chat messages for one question; the system text in its language when given."""
+        system = self.system_by_lang.get(lang.split("-")[0], self.system)
+        msgs = [{"role": "system", "content": system}] if system else []
         return [*msgs, {"role": "user", "content": self.user.replace("{question}", question)}]
 
 
@@ -42,4 +45,7 @@ def load_template(name_or_file: str = DEFAULT) -> Template:
             raise InputError(f"{path}: field {key}: required string")
     if "{question}" not in data["user"]:
         raise InputError(f"{path}: field user: must contain {{question}}")
-    return Template(data["id"], data.get("system", ""), data["user"], hashlib.sha256(raw).hexdigest())
+    by_lang = data.get("system_by_lang", {})
+    if not isinstance(by_lang, dict) or not all(isinstance(v, str) for v in by_lang.values()):
+        raise InputError(f"{path}: field system_by_lang: must map language codes to strings")
+    return Template(data["id"], data.get("system", ""), data["user"], hashlib.sha256(raw).hexdigest(), by_lang)

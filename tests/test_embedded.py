@@ -24,9 +24,10 @@ def test_server_starts_answers_and_stops():
 def test_run_on_embedded_model_is_deterministic_and_reads_back(tinyqa_bin, cli_env, mini_pack, tmp_path):
     reports = tmp_path / "reports"
     runs = []
-    for _ in range(2):
+    for extra in ([], ["--no-cache"]):   # the second run asks the model again
         res = subprocess.run([tinyqa_bin, "run", "--model", "local", "--packs", str(mini_pack),
-                              "--reports", str(reports)], capture_output=True, text=True, env=cli_env, timeout=300)
+                              "--reports", str(reports), *extra], capture_output=True, text=True,
+                             env=cli_env, timeout=300)
         assert res.returncode == 0, res.stderr
         assert "contains" in res.stdout and "mini" in res.stdout
     items = ds.dataset(reports / "items", partitioning="hive").to_table().to_pylist()
@@ -36,6 +37,7 @@ def test_run_on_embedded_model_is_deterministic_and_reads_back(tinyqa_bin, cli_e
         by_run.setdefault(r["run_id"], {})[r["item_id"]] = r["prediction"]
     first, second = by_run.values()
     assert first == second                       # temperature 0, fixed seed: same answers
+    assert not any(r["cached"] for r in items)
     # A 135M model still knows the capital of France.
     assert any(r["contains"] for r in items if r["gold"] == "Paris")
     con = duckdb.connect()

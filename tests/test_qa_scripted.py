@@ -49,3 +49,26 @@ def test_transient_faults_are_retried_and_persistent_ones_recorded(prefect_harne
     assert failed["error"] and failed["attempts"] == 4 and failed["em"] is None
     assert all(r["attempts"] == 2 and r["em"] for q, r in items.items() if q != "Who wrote Hamlet?")
     assert srv.asked["Who wrote Hamlet?"] == 4
+
+
+def test_cache_serves_repeated_runs_and_no_cache_bypasses(mini_pack, tmp_path, monkeypatch):
+    from tinyqa.models.llm import target
+    from tinyqa.pack import load_pack
+    from tinyqa.suites import qa
+    from tinyqa.suites.templates import load_template
+
+    monkeypatch.setenv("TINYQA_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-tinyqa-test-SECRET-1234")
+    pack, tmpl = load_pack(mini_pack), load_template()
+    with ScriptedServer(lambda q, n: GOLD[q]) as srv:
+        t = target("openai/scripted", srv.url)
+        first = qa.ask("r1", [pack], t, tmpl)
+        second = qa.ask("r2", [pack], t, tmpl)
+        third = qa.ask("r3", [pack], t, tmpl, use_cache=False)
+    assert [r["cached"] for r in first] == [False] * 4 and [r["cached"] for r in second] == [True] * 4
+    assert [r["prediction"] for r in first] == [r["prediction"] for r in second]
+    assert not any(r["cached"] for r in third)
+    assert sum(srv.asked.values()) == 8
+    for f in (tmp_path / "cache").rglob("*"):
+        if f.is_file():
+            assert "SECRET" not in f.read_text()

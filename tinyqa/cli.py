@@ -21,9 +21,10 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 Reports = Annotated[Path, typer.Option("--reports", help="Report store folder.")]
 PacksOpt = Annotated[str, typer.Option("--packs", help="Pack ids or pack folders, comma-separated.")]
+NoCache = Annotated[bool, typer.Option("--no-cache", help="Ask the model even when a cached answer exists.")]
 
 # The smoke floors: SmolLM2-135M passes these honestly on core_en (see README, "Thresholds").
-SMOKE_MIN_CONTAINS = 0.15
+SMOKE_MIN_CONTAINS = 0.30
 
 
 def _quiet_prefect(verbose: bool) -> None:
@@ -97,7 +98,8 @@ def run(
     packs: PacksOpt = "core_en",
     api_base: Annotated[Optional[str], typer.Option(help="Base URL of an OpenAI-compatible server.")] = None,
     template: Annotated[str, typer.Option(help="Prompt template name or TOML file.")] = "qa-v1",
-    concurrency: Annotated[int, typer.Option(min=1, max=256, help="Requests in flight.")] = 16,
+    concurrency: Annotated[Optional[int], typer.Option(min=1, max=256, help="Requests in flight (default 16; 1 for `local`).")] = None,
+    no_cache: NoCache = False,
     min_em: Annotated[float, typer.Option(min=0, max=1, help="Fail below this EM per pack.")] = 0.0,
     min_contains: Annotated[float, typer.Option(min=0, max=1, help="Fail below this contains per pack.")] = 0.0,
     reports: Reports = DEFAULT_REPORTS,
@@ -109,7 +111,7 @@ def run(
     from tinyqa.flows.qa import qa_run
 
     result = qa_run(model=model, packs=packs.split(","), api_base=api_base, template=template,
-                    concurrency=concurrency, reports=str(reports))
+                    concurrency=concurrency, use_cache=not no_cache, reports=str(reports))
     _finish(result, min_em, min_contains, reports)
 
 
@@ -118,6 +120,7 @@ def smoke(
     packs: PacksOpt = "core_en",
     reports: Reports = DEFAULT_REPORTS,
     min_contains: Annotated[float, typer.Option(min=0, max=1, help="Fail below this contains per pack.")] = SMOKE_MIN_CONTAINS,
+    no_cache: NoCache = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
 ) -> None:
     """The main job: the embedded local model answers core_en; reports written; pass/fail on floors."""
@@ -125,7 +128,7 @@ def smoke(
     _quiet_prefect(verbose)
     from tinyqa.flows.qa import smoke as smoke_flow
 
-    result = smoke_flow(packs=packs.split(","), reports=str(reports))
+    result = smoke_flow(packs=packs.split(","), use_cache=not no_cache, reports=str(reports))
     _finish(result, 0.0, min_contains, reports)
 
 

@@ -1,0 +1,42 @@
+"""The response cache: one JSON file per answer under `$TINYQA_CACHE_DIR/responses/`.
+
+The key is the SHA-256 of everything that changes an answer (the model, where it is served or
+which model file serves it, the messages, the decoding parameters) and of nothing else: never
+an API key. Only answered requests are stored; files are written atomically.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from pathlib import Path
+
+from tinyqa.settings import cache_dir
+
+
+def key(identity: dict, messages: list[dict], params: dict) -> str:
+    blob = json.dumps({"identity": identity, "messages": messages, "params": params},
+                      sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class ResponseCache:
+    def __init__(self, root: Path | None = None):
+        self.root = Path(root or cache_dir() / "responses")
+
+    def _path(self, k: str) -> Path:
+        return self.root / k[:2] / f"{k}.json"
+
+    def get(self, k: str) -> dict | None:
+        try:
+            return json.loads(self._path(k).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def put(self, k: str, value: dict) -> None:
+        path = self._path(k)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{uuid.uuid4().hex}.tmp")
+        tmp.write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, path)
