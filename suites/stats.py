@@ -23,3 +23,14 @@ def percentile(values: list[float], q: float) -> float | None:
     k = (len(v) - 1) * q / 100
     lo, hi = math.floor(k), math.ceil(k)
     return v[lo] + (v[hi] - v[lo]) * (k - lo)
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value for paired outcomes: `b` items went right→wrong and `c`
+    wrong→right; under no change each discordant pair is a fair coin."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    k = min(b, c)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+    return min(1.0, 2 * tail)

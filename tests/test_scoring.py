@@ -56,3 +56,33 @@ def test_percentile():
     assert percentile([3.0, 1.0, 2.0], 50) == 2.0
     assert percentile([1.0, 2.0], 95) == pytest.approx(1.95)
     assert percentile([], 50) is None
+
+
+def test_mcnemar_exact():
+    from tinyqa.suites.stats import mcnemar_exact
+
+    assert mcnemar_exact(0, 0) == 1.0
+    assert mcnemar_exact(6, 0) == pytest.approx(2 / 64)        # 6 flips all one way
+    assert mcnemar_exact(3, 3) == 1.0
+    assert mcnemar_exact(10, 2) == pytest.approx(0.03857, abs=1e-4)
+
+
+@pytest.mark.parametrize("raw, want", [
+    ("Answer: Paris.", "Paris"),
+    ("The answer is 42", "42"),
+    ('"Tokyo"', "Tokyo"),
+    ("**Mercury**\nMercury is the closest planet.", "Mercury"),
+    ("「東京」。", "東京"),
+])
+def test_extract_answer(raw, want):
+    from tinyqa.suites.scoring import extract_answer
+
+    assert extract_answer(raw) == want
+
+
+def test_token_f1():
+    from tinyqa.suites.scoring import token_f1
+
+    assert token_f1("George Washington", ["George Washington"], "en") == 1.0
+    assert token_f1("Washington", ["George Washington"], "en") == pytest.approx(2 / 3)
+    assert token_f1("北京市", ["北京"], "zh") == pytest.approx(0.8)

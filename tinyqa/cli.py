@@ -16,7 +16,7 @@ from tinyqa.settings import DEFAULT_REPORTS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Tiny multilingual QA packs, tokenizer drift and lm-eval suites as a model gate.")
-out = Console(highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 Reports = Annotated[Path, typer.Option("--reports", help="Report store folder.")]
@@ -57,6 +57,7 @@ def describe(pack_dir: Annotated[Path, typer.Argument(help="The pack folder.")])
 
 
 def _summary(result: dict) -> Table:
+    """Per pack: n, EM, contains, p50 latency and errors, from a run's metrics rows."""
     rows = {(m["pack_id"], m["metric"]): m for m in result["metrics"] if m["slice"] == "all"}
     table = Table("pack", "n", "EM", "contains", "p50 latency", "errors",
                   title=f"run {result['run']['run_id']} · {result['run']['model']}")
@@ -160,6 +161,70 @@ def validate(paths: Annotated[list[Path], typer.Argument(help="Pack folders or f
         out.print(f"{d.name}: {'FAIL' if problems else 'ok'}", markup=False)
         failed += bool(problems)
     raise typer.Exit(1 if failed else 0)
+
+
+def _run_row(reports: Path, run_id: str) -> dict:
+    import pyarrow.compute as pc
+
+    from tinyqa.reports import store
+
+    rows = store.read(reports, "runs", pc.field("run_id") == run_id).to_pylist()
+    if not rows:
+        raise InputError(f"run {run_id!r}: not in {reports}/runs (see `tinyqa runs`)")
+    return rows[0]
+
+
+@app.command()
+def runs(reports: Reports = DEFAULT_REPORTS,
+         limit: Annotated[int, typer.Option(min=1, help="How many, newest first.")] = 20) -> None:
+    """List recent runs in the report store."""
+    from tinyqa.reports import store
+
+    rows = sorted(store.read(reports, "runs").to_pylist(), key=lambda r: r["started_at"], reverse=True)
+    table = Table("run", "started", "suite", "model", "packs", "template", "status")
+    for r in rows[:limit]:
+        table.add_row(r["run_id"], f"{r['started_at']:%Y-%m-%d %H:%M}", r["suite"], r["model"],
+                      ",".join(r["pack_ids"] or []), r["prompt_template"] or "-", r["status"])
+    out.print(table)
+
+
+@app.command()
+def show(run_id: Annotated[str, typer.Argument(help="A run id (see `tinyqa runs`).")],
+         reports: Reports = DEFAULT_REPORTS) -> None:
+    """One run's summary: per pack n, EM, contains, latency, errors."""
+    import pyarrow.compute as pc
+
+    from tinyqa.reports import store
+
+    run_row = _run_row(reports, run_id)
+    metrics = store.read(reports, "metrics", pc.field("run_id") == run_id).to_pylist()
+    out.print(_summary({"run": run_row, "metrics": metrics}))
+    out.print(f"{run_row['started_at']:%Y-%m-%d %H:%M:%S} · template {run_row['prompt_template']} · "
+              f"git {(run_row['git_sha'] or '-')[:10]} · {run_row['trigger']} · {run_row['status']}")
+
+
+@app.command()
+def compare(
+    run_a: Annotated[str, typer.Argument(help="The reference run.")],
+    run_b: Annotated[str, typer.Argument(help="The run compared with it.")],
+    metric: Annotated[str, typer.Option(help="contains, em or em_extracted.")] = "contains",
+    reports: Reports = DEFAULT_REPORTS,
+) -> None:
+    """Item flips between two runs, per-slice deltas, and an exact McNemar test on the pairs."""
+    from tinyqa.suites.compare import compare as compare_runs
+
+    c = compare_runs(reports, run_a, run_b, metric)
+    table = Table("pack", "slice", run_a, run_b, "delta", title=f"{metric}: {run_a} → {run_b}")
+    for d in c.deltas:
+        if d["delta"] or d["slice"] == "all":
+            table.add_row(d["pack_id"], d["slice"], f"{d['a']:.0%}", f"{d['b']:.0%}", f"{d['delta']:+.0%}")
+    out.print(table)
+    for label, flips in (("right → wrong", c.regressed), ("wrong → right", c.improved)):
+        for f in flips:
+            out.print(f"{label}  {f['pack_id']}/{f['item_id']}  {f['question']!r}  gold {f['gold']!r}  "
+                      f"was {f['prediction_a']!r}  now {f['prediction']!r}", markup=False)
+    out.print(f"{c.paired} paired items · {len(c.regressed)} right→wrong · {len(c.improved)} wrong→right · "
+              f"exact McNemar p = {c.p_value:.3g}")
 
 
 def main() -> None:

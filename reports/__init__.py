@@ -1,0 +1,1 @@
+"""The Arrow (Parquet) report store and the dashboard."""
