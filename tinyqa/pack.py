@@ -19,6 +19,7 @@ CONTENT_FIELDS = ("text", "label", "aliases", "context", "tags", "lang")
 PACK_ID = re.compile(r"[a-z0-9][a-z0-9_-]*")
 BCP47 = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
 DATA_FILE = "data.jsonl"
+MAX_LINE = 64 * 1024  # bytes; an item is a few hundred
 
 
 class Tags(BaseModel):
@@ -125,6 +126,9 @@ def parse_items(path: Path, *, check_ids: bool = True, problems: list[str] | Non
     seen: dict[str, int] = {}
     for n, line in enumerate(raw.split(b"\n"), 1):
         if not line.strip():
+            continue
+        if len(line) > MAX_LINE:
+            problem(f"{_where(path, n)}: line is {len(line)} bytes, over the {MAX_LINE}-byte limit")
             continue
         try:
             obj = json.loads(line.decode("utf-8"))

@@ -93,6 +93,15 @@ def records(pack_dir: Path) -> list[dict]:
     return out
 
 
+def declared_langs(pack: Pack) -> list[str] | None:
+    """The languages croissant.json declares (inLanguage), if it can be read."""
+    try:
+        langs = json.loads((pack.path / FILE).read_text(encoding="utf-8")).get("inLanguage")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return [langs] if isinstance(langs, str) else langs
+
+
 def check(pack: Pack) -> list[str]:
     """croissant.json exists, names data.jsonl's current sha256, and its records (read by
     mlcroissant) equal the JSONL items."""

@@ -21,11 +21,12 @@ def pack_dirs(paths: list[Path]) -> list[Path]:
 
 
 def validate_pack(path: Path) -> list[str]:
-    """All problems of one pack: the pack model (ids and hashes recomputed), then Croissant."""
-    from tinyqa.validators import croissant
+    """All problems of one pack: the pack model (ids and hashes recomputed); once that holds,
+    the Great Expectations suite and the Croissant records."""
+    from tinyqa.validators import croissant, expectations
 
     problems: list[str] = []
     pack = load_pack(path, problems=problems)
     if problems:
         return problems
-    return croissant.check(pack)
+    return expectations.check(pack, croissant.declared_langs(pack)) + croissant.check(pack)

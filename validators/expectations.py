@@ -1,0 +1,81 @@
+"""The Great Expectations suite for a pack (ephemeral context, pandas batch).
+
+Each expectation runs over a frame with one row per item; checks GE has no built-in for
+(label contained in context, text in the language's script, the normalised question) are
+precomputed columns that an expectation then constrains.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+
+from tinyqa.pack import Pack
+from tinyqa.suites.scoring import normalize
+from tinyqa.validators.scripts import in_script
+
+BOUNDS = {"text": (3, 500), "label": (1, 100), "context": (5, 1000)}
+
+
+def _frame(pack: Pack):
+    import pandas as pd
+
+    return pd.DataFrame([{
+        "line": n, "id": i.id, "text": i.text, "label": i.label, "context": i.context,
+        "difficulty": i.tags.difficulty, "lang": i.lang, "sha256": i.sha256,
+        "question_key": f"{i.lang}:{normalize(i.text, i.lang)}",
+        "label_in_context": i.label in i.context,
+        # Stress items (tagged with a hazard) mix scripts on purpose.
+        "in_script": "hazard" in i.tags.model_dump()
+                     or all(in_script(s, i.lang) for s in (i.text, i.label, i.context)),
+    } for n, i in enumerate(pack.items, 1)])
+
+
+def _suite(gxe, langs: list[str]) -> list:
+    return [
+        gxe.ExpectColumnValuesToNotBeNull(column="id"),
+        gxe.ExpectColumnValuesToBeUnique(column="id"),
+        gxe.ExpectColumnValuesToBeUnique(column="question_key"),
+        gxe.ExpectColumnValuesToBeInSet(column="difficulty", value_set=["easy", "medium", "hard"]),
+        gxe.ExpectColumnValuesToBeInSet(column="lang", value_set=langs),
+        gxe.ExpectColumnValuesToBeInSet(column="label_in_context", value_set=[True]),
+        gxe.ExpectColumnValuesToBeInSet(column="in_script", value_set=[True]),
+        gxe.ExpectColumnValuesToMatchRegex(column="sha256", regex=r"^[0-9a-f]{64}$"),
+        *[gxe.ExpectColumnValueLengthsToBeBetween(column=c, min_value=lo, max_value=hi)
+          for c, (lo, hi) in BOUNDS.items()],
+    ]
+
+
+@functools.cache
+def _source():
+    """One ephemeral GE context and pandas data source per process."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    ctx = gx.get_context(mode="ephemeral")
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return ctx.data_sources.add_pandas("tinyqa")
+
+
+def check(pack: Pack, declared_langs: list[str] | None = None) -> list[str]:
+    """Run the suite; one line per failing item and expectation."""
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    df = _frame(pack)
+    batch = (_source().add_dataframe_asset(f"{pack.id}-{id(df)}")
+             .add_batch_definition_whole_dataframe("items").get_batch({"dataframe": df}))
+    suite = gx.ExpectationSuite(name=f"tinyqa-{pack.id}", expectations=_suite(gxe, declared_langs or pack.langs))
+    result = batch.validate(suite, result_format={"result_format": "COMPLETE"})
+    problems = []
+    data = pack.path / "data.jsonl"
+    for r in result.results:
+        if r.success:
+            continue
+        cfg = r.expectation_config
+        column = cfg.kwargs.get("column")
+        for idx in r.result.get("unexpected_index_list") or []:
+            row = df.iloc[idx["index"] if isinstance(idx, dict) else idx]
+            problems.append(f"{data}:{row['line']}: item {row['id']}: field {column}: "
+                            f"fails {cfg.type} (value {str(row[column])[:80]!r})")
+    return problems
