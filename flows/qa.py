@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from pathlib import Path
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 import tinyqa
-from tinyqa import runinfo
+from tinyqa import config, runinfo
 from tinyqa.models import llm, local
 from tinyqa.pack import Pack, resolve_packs
 from tinyqa.reports import store
@@ -33,12 +34,14 @@ def write_reports(reports: str, run: dict, items: list[dict], metrics: list[dict
 
 @contextlib.contextmanager
 def reach(model: str, api_base: str | None):
-    """The Target for `model`, serving the embedded model for as long as it is needed."""
+    """The Target for `model` with its configured settings (tinyqa.toml), serving the
+    embedded model for as long as it is needed."""
+    settings = config.model_settings(model)
     if model == llm.LOCAL:
         with local.serve() as base:
-            yield llm.target(model, base)
+            yield dataclasses.replace(llm.target(model, base), **settings)
     else:
-        yield llm.target(model, api_base)
+        yield dataclasses.replace(llm.target(model, api_base), **settings)
 
 
 @flow(name="qa-run")

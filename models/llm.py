@@ -17,6 +17,7 @@ import litellm
 from tinyqa.errors import InputError
 from tinyqa.models.cache import ResponseCache
 from tinyqa.models.cache import key as cache_key
+from tinyqa.models.ratelimit import limiter
 
 LOCAL = "local"
 # Deterministic decoding for every suite: same setup, same answers.
@@ -36,6 +37,12 @@ class Target:
     name: str | None = None
     served_by: str | None = None
     concurrency: int = 16
+    rpm: float | None = None        # requests a minute to this provider; None: unlimited
+    timeout: float = 60.0           # seconds per request
+
+    @property
+    def provider(self) -> str:
+        return self.api_base or self.model.split("/", 1)[0]
 
     @property
     def label(self) -> str:
@@ -122,7 +129,10 @@ async def complete(
     k = cache_key(t.identity, messages, PARAMS) if cache else None
     if cache and (hit := cache.get(k)) is not None:
         return Answer(**{**hit, "latency_s": time.perf_counter() - started, "cached": True})
+    limit = limiter(t.provider, t.rpm)
     for attempt in range(1, max_attempts + 1):
+        if limit:
+            await limit.wait()
         try:
             resp = await litellm.acompletion(
                 model=t.model, messages=messages, api_base=t.api_base, api_key=_api_key(t),

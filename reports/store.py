@@ -1,17 +1,23 @@
 """The report store (DESIGN.md): Hive-partitioned Parquet, one folder per table.
 
-Each run writes its own files, atomically (a temporary name, then a rename), so readers never
-see half a file and concurrent writers never touch each other's files. Files sit under
-`<table>/date=YYYY-MM-DD/<run_id>.parquet`.
+The store is a local folder or any filesystem URL: `memory://…`, `s3://…`, `gs://…` and the
+rest go through fsspec, or through pyarrow's own filesystems where fsspec lacks the protocol's
+package. Each run writes its own files, atomically (a hidden temporary name, then a rename or
+move), so readers never see half a file and concurrent writers, on one machine or many, never
+touch each other's files. Files sit under `<table>/date=YYYY-MM-DD/<run_id>.parquet`; readers
+take only those `.parquet` files, so anything else in the folder (temporary files, the store's
+own code, notes) is ignored.
 """
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 SCHEMA_VERSION = "1"
@@ -50,33 +56,104 @@ SCHEMAS: dict[str, pa.Schema] = {
     ]),
 }
 TABLES = tuple(SCHEMAS)
+PARTITIONING = ds.partitioning(pa.schema([_f("date", pa.string())]), flavor="hive")
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-def write(root: Path | str, table: str, rows: list[dict], run_id: str, date: str) -> Path:
-    """Write one run's rows of `table` atomically; returns the file's path."""
+def is_url(root: Path | str) -> bool:
+    """True when `root` names a filesystem URL (`scheme://…`) rather than a local folder."""
+    return isinstance(root, str) and "://" in root and not root.startswith("file://")
+
+
+def filesystem(root: Path | str) -> tuple[pafs.FileSystem, str]:
+    """The pyarrow filesystem holding the store at `root` and the store's path inside it.
+    A local folder (a path or a file:// URL) is pyarrow's local filesystem at the absolute
+    path; a URL goes through fsspec, or through pyarrow's own filesystem for the scheme when
+    fsspec's implementation is not installed (s3:// without s3fs)."""
+    if not is_url(root):
+        local = str(root)[len("file://"):] if str(root).startswith("file://") else root
+        return pafs.LocalFileSystem(), os.path.abspath(local)
+    import fsspec
+
+    try:
+        fs, path = fsspec.core.url_to_fs(root)
+    except ImportError:
+        return pafs.FileSystem.from_uri(root)
+    return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), path.rstrip("/")
+
+
+def write(root: Path | str, table: str, rows: list[dict], run_id: str, date: str) -> Path | str:
+    """Write one run's rows of `table` to `<table>/date=<date>/<run_id>.parquet` atomically:
+    the Parquet file is written under a hidden unique name and then renamed (moved) into
+    place. Returns the file's path (a Path for a local store, else `scheme://path`)."""
+    if table not in SCHEMAS:
+        raise ValueError(f"unknown report table {table!r}; one of {', '.join(TABLES)}")
+    if not _RUN_ID.fullmatch(run_id) or not _DATE.fullmatch(date):
+        raise ValueError(f"bad run id {run_id!r} or date {date!r} for a report file name")
     schema = SCHEMAS[table].with_metadata({"tinyqa.schema_version": SCHEMA_VERSION})
     data = pa.Table.from_pylist(rows, schema=schema)
-    folder = Path(root) / table / f"date={date}"
-    folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"{run_id}.parquet"
-    tmp = folder / f".{run_id}.{uuid.uuid4().hex}.tmp"
+    fs, base = filesystem(root)
+    folder = f"{base}/{table}/date={date}"
+    fs.create_dir(folder, recursive=True)
+    final = f"{folder}/{run_id}.parquet"
+    tmp = f"{folder}/.{run_id}.{uuid.uuid4().hex}.tmp"
     try:
-        pq.write_table(data, tmp)
-        os.replace(tmp, final)
+        with fs.open_output_stream(tmp) as f:
+            pq.write_table(data, f)
+        fs.move(tmp, final)
     finally:
-        tmp.unlink(missing_ok=True)
-    return final
+        if fs.get_file_info(tmp).type != pafs.FileType.NotFound:
+            fs.delete_file(tmp)
+    if not is_url(root):
+        return Path(final)
+    return f"{str(root).split('://', 1)[0]}://{final.lstrip('/')}"
+
+
+def files(root: Path | str, table: str) -> tuple[pafs.FileSystem, str, list[str]]:
+    """The filesystem, the table's folder and its Parquet files, sorted; hidden or `_`-prefixed
+    files and folders and anything not ending in `.parquet` are left out."""
+    fs, base = filesystem(root)
+    folder = f"{base}/{table}"
+    infos = fs.get_file_info(pafs.FileSelector(folder, recursive=True, allow_not_found=True))
+    paths = []
+    for info in infos:
+        parts = info.path[len(folder):].strip("/").split("/")
+        if (info.type == pafs.FileType.File and info.path.endswith(".parquet")
+                and not any(p.startswith((".", "_")) for p in parts)):
+            paths.append(info.path)
+    return fs, folder, sorted(paths)
+
+
+def table_schema(table: str) -> pa.Schema:
+    """The table's declared schema plus the `date` partition column readers add."""
+    return SCHEMAS[table].append(_f("date", pa.string()))
 
 
 def dataset(root: Path | str, table: str) -> ds.Dataset:
-    """The table as a pyarrow dataset (Hive partitioning; hidden temporary files ignored)."""
-    path = Path(root) / table
-    if not path.is_dir():
-        return ds.dataset(pa.Table.from_pylist([], schema=SCHEMAS[table]))
-    return ds.dataset(path, format="parquet", partitioning="hive", schema=None,
-                      exclude_invalid_files=False, ignore_prefixes=[".", "_"])
+    """The table as a pyarrow dataset with its declared schema (plus `date` from the Hive
+    partition); columns a file lacks read as null. An absent table is an empty dataset."""
+    if table not in SCHEMAS:
+        raise ValueError(f"unknown report table {table!r}; one of {', '.join(TABLES)}")
+    fs, folder, paths = files(root, table)
+    schema = table_schema(table)
+    if not paths:
+        return ds.dataset(schema.empty_table())
+    return ds.dataset(paths, schema=schema, filesystem=fs, format="parquet",
+                      partitioning=PARTITIONING, partition_base_dir=folder)
 
 
 def read(root: Path | str, table: str, filter=None) -> pa.Table:
     """Read a table whole (or filtered, e.g. `pc.field("run_id") == rid`)."""
     return dataset(root, table).to_table(filter=filter)
+
+
+def connect(root: Path | str):
+    """An in-memory DuckDB connection with one view per table (`runs`, `items`, `metrics`,
+    `drift`) over the store's Parquet files, read where they lie (any filesystem above)."""
+    import duckdb
+
+    con = duckdb.connect()
+    for table in TABLES:
+        con.register(table, dataset(root, table))
+    return con

@@ -49,7 +49,8 @@ async def _ask_all(run_id: str, packs: list[Pack], t: Target, template: Template
 
     async def one(pack: Pack, item: Item) -> dict:
         async with gate:
-            answer = await complete(t, template.messages(item.text, item.lang), cache=cache)
+            answer = await complete(t, template.messages(item.text, item.lang), cache=cache,
+                                    timeout=t.timeout)
         if progress:
             progress.advance(bar)
         return item_row(run_id, pack.id, item, answer)

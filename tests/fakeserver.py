@@ -53,7 +53,7 @@ class ScriptedServer:
                 question = body["messages"][-1]["content"]
                 with server._lock:
                     server.asked[question] += 1
-                    server.requests.append({"body": body, "headers": dict(self.headers)})
+                    server.requests.append({"body": body, "headers": dict(self.headers), "t": time.monotonic()})
                     attempt = server.asked[question]
                 reply = server.answer(question, attempt)
                 if isinstance(reply, Fault):

@@ -1,5 +1,6 @@
 """The tiny QA run against a scripted OpenAI-compatible server on loopback."""
 import duckdb
+import pytest
 import pyarrow.dataset as ds
 
 from conftest import GOLD
@@ -72,3 +73,37 @@ def test_cache_serves_repeated_runs_and_no_cache_bypasses(mini_pack, tmp_path, m
     for f in (tmp_path / "cache").rglob("*"):
         if f.is_file():
             assert "SECRET" not in f.read_text()
+
+
+def test_rate_limit_spaces_requests_to_a_provider(mini_pack, tmp_path):
+    import dataclasses
+
+    from tinyqa.models.llm import target
+    from tinyqa.pack import load_pack
+    from tinyqa.suites import qa
+    from tinyqa.suites.templates import load_template
+
+    with ScriptedServer(lambda q, n: GOLD[q]) as srv:
+        t = target("openai/scripted", srv.url)
+        qa.ask("warm-up", [load_pack(mini_pack)], t, load_template(), use_cache=False)  # client set-up
+        srv.requests.clear()
+        t = dataclasses.replace(t, rpm=300)   # one request per 0.2 s
+        rows = qa.ask("r", [load_pack(mini_pack)], t, load_template(), use_cache=False)
+    starts = sorted(r["t"] for r in srv.requests)
+    # Without the limit the 4 requests arrive within milliseconds; with it they span ~0.6 s.
+    assert len(rows) == 4 and starts[-1] - starts[0] > 0.5, starts
+
+
+def test_model_settings_come_from_tinyqa_toml(tmp_path):
+    from tinyqa import config
+    from tinyqa.errors import InputError
+
+    (tmp_path / "tinyqa.toml").write_text('[models."openai/x"]\nconcurrency = 4\nrpm = 120\n')
+    assert config.model_settings("openai/x", tmp_path) == {"concurrency": 4, "rpm": 120.0}
+    assert config.model_settings("openai/y", tmp_path) == {}
+    (tmp_path / "tinyqa.toml").write_text('[models."openai/x"]\nconcurrency = 0\n')
+    with pytest.raises(InputError, match=r"tinyqa.toml: field models.openai/x.concurrency"):
+        config.load(tmp_path)
+    (tmp_path / "tinyqa.toml").write_text('[models\n')
+    with pytest.raises(InputError, match="invalid TOML"):
+        config.load(tmp_path)

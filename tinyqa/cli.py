@@ -135,10 +135,12 @@ def smoke(
 
 def _check_run_inputs(model: str, packs: str, api_base: str | None, template: str) -> None:
     """Fail fast, before any flow starts, on anything the user can fix."""
+    from tinyqa import config
     from tinyqa.models import llm, local
     from tinyqa.pack import resolve_packs
     from tinyqa.suites.templates import load_template
 
+    config.load()
     resolve_packs(packs)
     load_template(template)
     if model == llm.LOCAL:

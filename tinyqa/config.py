@@ -1,0 +1,60 @@
+"""Project settings: `tinyqa.toml`, or `[tool.tinyqa]` in pyproject.toml, in the working folder.
+
+```toml
+[models."openai/gpt-4o-mini"]   # per model: requests in flight, rate limit, timeout
+concurrency = 8
+rpm = 500
+timeout = 30
+```
+"""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tinyqa.errors import InputError
+
+
+class ModelSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    concurrency: int | None = Field(default=None, ge=1, le=1024)
+    rpm: float | None = Field(default=None, gt=0)
+    timeout: float | None = Field(default=None, gt=0)
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    models: dict[str, ModelSettings] = Field(default_factory=dict)
+
+
+def load(folder: Path = Path(".")) -> tuple[Config, Path | None]:
+    """The settings and the file they came from (defaults when there is none)."""
+    for path, section in ((folder / "tinyqa.toml", None), (folder / "pyproject.toml", ("tool", "tinyqa"))):
+        if not path.is_file():
+            continue
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+            raise InputError(f"{path}: invalid TOML: {e}") from None
+        for key in section or ():
+            data = data.get(key, {})
+        if section and not data:
+            continue
+        try:
+            return Config.model_validate(data), path
+        except ValidationError as e:
+            err = e.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            raise InputError(f"{path}: field {where}: {err['msg']}") from None
+    return Config(), None
+
+
+def model_settings(model: str, folder: Path = Path(".")) -> dict:
+    """The configured overrides for `model` (only the keys that are set)."""
+    cfg, _ = load(folder)
+    settings = cfg.models.get(model)
+    return settings.model_dump(exclude_none=True) if settings else {}
