@@ -121,12 +121,19 @@ async def complete(
     timeout: float = 60.0,
     max_attempts: int = 4,
     backoff: float = 0.5,
+    params: dict | None = None,
+    response_format: dict | None = None,
 ) -> Answer:
     """Ask once; retry transient failures with exponential backoff and jitter, honouring
     Retry-After. A failure that outlives the retries comes back as `Answer.error`.
-    With `cache`, an answer given before for the same key is returned, marked `cached`."""
+    With `cache`, an answer given before for the same key is returned, marked `cached`.
+    `params` override the decoding PARAMS and `response_format` is passed on; the cache key
+    holds the parameters actually sent."""
     started = time.perf_counter()
-    k = cache_key(t.identity, messages, PARAMS) if cache else None
+    sent = {**PARAMS, **(params or {})}
+    if response_format is not None:
+        sent["response_format"] = response_format
+    k = cache_key(t.identity, messages, sent) if cache else None
     if cache and (hit := cache.get(k)) is not None:
         return Answer(**{**hit, "latency_s": time.perf_counter() - started, "cached": True})
     limit = limiter(t.provider, t.rpm)
@@ -136,7 +143,7 @@ async def complete(
         try:
             resp = await litellm.acompletion(
                 model=t.model, messages=messages, api_base=t.api_base, api_key=_api_key(t),
-                timeout=timeout, max_retries=0, **PARAMS,
+                timeout=timeout, max_retries=0, **sent,
             )
             text = resp.choices[0].message.content or ""
             usage = getattr(resp, "usage", None)

@@ -110,9 +110,11 @@ def write(root: Path | str, table: str, rows: list[dict], run_id: str, date: str
     return f"{str(root).split('://', 1)[0]}://{final.lstrip('/')}"
 
 
-def files(root: Path | str, table: str) -> tuple[pafs.FileSystem, str, list[str]]:
+def files(root: Path | str, table: str, run_ids=None) -> tuple[pafs.FileSystem, str, list[str]]:
     """The filesystem, the table's folder and its Parquet files, sorted; hidden or `_`-prefixed
-    files and folders and anything not ending in `.parquet` are left out."""
+    files and folders and anything not ending in `.parquet` are left out. With `run_ids`, only
+    those runs' files (`<run_id>.parquet`)."""
+    wanted = None if run_ids is None else {f"{r}.parquet" for r in run_ids}
     fs, base = filesystem(root)
     folder = f"{base}/{table}"
     infos = fs.get_file_info(pafs.FileSelector(folder, recursive=True, allow_not_found=True))
@@ -120,7 +122,8 @@ def files(root: Path | str, table: str) -> tuple[pafs.FileSystem, str, list[str]
     for info in infos:
         parts = info.path[len(folder):].strip("/").split("/")
         if (info.type == pafs.FileType.File and info.path.endswith(".parquet")
-                and not any(p.startswith((".", "_")) for p in parts)):
+                and not any(p.startswith((".", "_")) for p in parts)
+                and (wanted is None or parts[-1] in wanted)):
             paths.append(info.path)
     return fs, folder, sorted(paths)
 
@@ -130,12 +133,13 @@ def table_schema(table: str) -> pa.Schema:
     return SCHEMAS[table].append(_f("date", pa.string()))
 
 
-def dataset(root: Path | str, table: str) -> ds.Dataset:
+def dataset(root: Path | str, table: str, run_ids=None) -> ds.Dataset:
     """The table as a pyarrow dataset with its declared schema (plus `date` from the Hive
-    partition); columns a file lacks read as null. An absent table is an empty dataset."""
+    partition); columns a file lacks read as null. An absent table is an empty dataset.
+    With `run_ids` (an iterable of run ids), only those runs' files are read."""
     if table not in SCHEMAS:
         raise ValueError(f"unknown report table {table!r}; one of {', '.join(TABLES)}")
-    fs, folder, paths = files(root, table)
+    fs, folder, paths = files(root, table, run_ids)
     schema = table_schema(table)
     if not paths:
         return ds.dataset(schema.empty_table())
@@ -143,9 +147,10 @@ def dataset(root: Path | str, table: str) -> ds.Dataset:
                       partitioning=PARTITIONING, partition_base_dir=folder)
 
 
-def read(root: Path | str, table: str, filter=None) -> pa.Table:
-    """Read a table whole (or filtered, e.g. `pc.field("run_id") == rid`)."""
-    return dataset(root, table).to_table(filter=filter)
+def read(root: Path | str, table: str, filter=None, run_ids=None) -> pa.Table:
+    """Read a table whole, or filtered (e.g. `pc.field("run_id") == rid`), or only the files of
+    `run_ids` (the fast way to read a few runs of a large store)."""
+    return dataset(root, table, run_ids).to_table(filter=filter)
 
 
 def connect(root: Path | str):

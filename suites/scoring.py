@@ -22,6 +22,12 @@ def _base(lang: str) -> str:
     return lang.split("-")[0].lower()
 
 
+# Arabic: short vowels and other harakat, and the tatweel, are optional in writing; the alef
+# with hamza or madda is often written as a bare alef.
+_ARABIC_OPTIONAL = {chr(c) for c in range(0x064B, 0x0660)} | {"\u0670", "\u0640"}
+_ARABIC_ALEF = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا"})
+
+
 def _char(c: str) -> str:
     if unicodedata.category(c).startswith("P"):
         return " "
@@ -32,12 +38,15 @@ def _char(c: str) -> str:
 def normalize(text: str, lang: str = "en") -> str:
     """NFKC, full case folding (Turkish İ/ı aware), every script's punctuation turned into
     spaces, Unicode decimal digits as ASCII digits (٤ and ４ are 4), whitespace collapsed,
-    English articles dropped."""
+    English articles dropped; in Arabic, harakat and tatweel dropped and hamza/madda alefs
+    read as a bare alef."""
     lang = _base(lang)
     s = unicodedata.normalize("NFKC", text)
     if lang in {"tr", "az"}:
         s = s.replace("I", "ı").replace("İ", "i")
     s = s.casefold().replace("i\u0307", "i")
+    if lang == "ar":
+        s = "".join(c for c in s if c not in _ARABIC_OPTIONAL).translate(_ARABIC_ALEF)
     s = "".join(_char(c) for c in s)
     words = s.split()
     drop = ARTICLES.get(lang, set())

@@ -31,6 +31,11 @@ def completion(text: str, model: str = "scripted") -> bytes:
     }).encode()
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256   # the default listen backlog of 5 stalls concurrent clients for 1 s
+    daemon_threads = True
+
+
 class ScriptedServer:
     def __init__(self, answer: Callable[[str, int], str | Fault], latency: float = 0.0):
         self.answer, self.latency = answer, latency
@@ -72,8 +77,7 @@ class ScriptedServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -84,3 +88,11 @@ class ScriptedServer:
     def __exit__(self, *exc) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+if __name__ == "__main__":  # a standalone server for benchmarks: `python fakeserver.py LATENCY`
+    import sys
+
+    with ScriptedServer(lambda q, n: "Paris", latency=float(sys.argv[1])) as srv:
+        print(srv.url, flush=True)
+        threading.Event().wait()

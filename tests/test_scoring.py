@@ -86,3 +86,22 @@ def test_token_f1():
     assert token_f1("George Washington", ["George Washington"], "en") == 1.0
     assert token_f1("Washington", ["George Washington"], "en") == pytest.approx(2 / 3)
     assert token_f1("北京市", ["北京"], "zh") == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize("pred, gold, lang", [
+    ("القاهرة", "الْقَاهِرَة", "ar"),        # harakat are optional
+    ("أحمد", "احمد", "ar"),                  # hamza on alef
+    ("الـقاهرة", "القاهرة", "ar"),          # tatweel
+    ("٢٨", "28", "ar"),
+    ("Paris", "paris", "fr"),
+    ("Москва", "москва", "ru"),
+    ("Viyana", "VİYANA", "tr"),
+    ("Straße", "STRASSE", "de"),
+    ("ソウル", "ソウル", "ja"),
+    ("北京", "北京", "zh"),
+    ("서울", "서울", "ko"),
+    ("¡Brasília!", "Brasília", "pt"),
+    ("Madrid.", "Madrid", "es"),
+])
+def test_exact_match_in_each_language(pred, gold, lang):
+    assert exact_match(pred, [gold], lang)

@@ -229,6 +229,129 @@ def compare(
               f"exact McNemar p = {c.p_value:.3g}")
 
 
+@app.command()
+def generate(
+    languages: Annotated[str, typer.Option(help="Language codes (BCP-47), comma-separated: fr,de.")],
+    categories: Annotated[str, typer.Option(help="Categories, comma-separated: science,history.")],
+    n: Annotated[int, typer.Option("--n", help="Items in the pack, shared evenly across languages, then categories.")],
+    model: Annotated[str, typer.Option(help="LiteLLM model string, or `local` for the embedded model.")],
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="The pack folder to write; its name is the pack id.")] = None,
+    difficulty: Annotated[str, typer.Option(help="easy, medium or hard.")] = "medium",
+    api_base: Annotated[Optional[str], typer.Option(help="Base URL of an OpenAI-compatible server.")] = None,
+    context: Annotated[Optional[str], typer.Option(help="Domain notes the items should be about.")] = None,
+    seed: Annotated[int, typer.Option(help="Sampling seed sent to the model; also picks the exemplars.")] = 0,
+    avoid: Annotated[Optional[str], typer.Option(help="Packs (ids or folders, comma-separated) whose questions must not be repeated.")] = None,
+    allow_partial: Annotated[bool, typer.Option("--allow-partial", help="Write the valid items obtained even when some are missing (exit 0).")] = False,
+    str_output: Annotated[bool, typer.Option("--str-output", help="Print the items as JSONL to stdout (the summary goes to stderr).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing non-empty --out folder.")] = False,
+    batch_size: Annotated[Optional[int], typer.Option(help="Items asked for per request (default 8; 4 for `local`).")] = None,
+    max_calls: Annotated[Optional[int], typer.Option(help="Request budget (default: 3 × the requests a run without rejections needs, + 2 a language).")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(help="Token budget, prompt and completion, over all requests.")] = None,
+    max_cost: Annotated[Optional[float], typer.Option(help="Cost budget in USD (counted where LiteLLM knows the price).")] = None,
+    published: Annotated[Optional[str], typer.Option("--date", help="croissant.json's datePublished, YYYY-MM-DD (default: kept from --out, else today).")] = None,
+    no_cache: NoCache = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
+) -> None:
+    """Generate a pack: exactly N valid items over the languages and categories, or exit 1
+    saying what could not be obtained (nothing written unless --allow-partial)."""
+    from tinyqa.generators import generate as gen
+
+    gen.make_spec(languages, categories, n, model, difficulty=difficulty, api_base=api_base, context=context,
+                  seed=seed, avoid=avoid, batch_size=batch_size, max_calls=max_calls, max_tokens=max_tokens,
+                  max_cost_usd=max_cost, published=published)
+    gen.check_out(out_dir, force=force, str_output=str_output)
+    _quiet_prefect(verbose)
+    from tinyqa.flows.generate import generate_pack
+
+    result = generate_pack(languages=languages.split(","), categories=categories.split(","), n=n, model=model,
+                           difficulty=difficulty, api_base=api_base, context=context, seed=seed,
+                           avoid=avoid.split(",") if avoid else None, out=str(out_dir) if out_dir else None,
+                           allow_partial=allow_partial, force=force, batch_size=batch_size, max_calls=max_calls,
+                           max_tokens=max_tokens, max_cost_usd=max_cost, published=published,
+                           use_cache=not no_cache)
+    console = err if str_output else out
+    for line in gen.report_lines(result):
+        console.print(line, markup=False)
+    if not result["complete"]:
+        err.print(f"tinyqa: {gen.missing_line(result)}", markup=False)
+        if not allow_partial:
+            err.print("tinyqa: nothing written (--allow-partial writes the valid items obtained)")
+            raise typer.Exit(1)
+    if str_output and (result["complete"] or allow_partial):
+        sys.stdout.write(result["jsonl"])
+    if result["written"]:
+        console.print(f"{result['written']}: {sum(result['kept'].values())} items written", markup=False)
+
+
+def _tokens(pieces: list[str]) -> str:
+    return "".join(f"[{p}]" for p in pieces).replace("\n", "\\n")
+
+
+@app.command()
+def drift(
+    tokenizer: Annotated[str, typer.Option(help="`local`, `gemma3-270m`, a .gguf / tokenizer.json / tokenizer folder, "
+                                                "tiktoken:NAME, or a model name or string resolvable offline.")],
+    packs: Annotated[Optional[str], typer.Option(help="Pack ids or folders, comma-separated (default: every shipped pack).")] = None,
+    baseline: Annotated[Optional[Path], typer.Option(help="Compare with this baseline file; exit 1 on drift.")] = None,
+    write_baseline: Annotated[Optional[Path], typer.Option(help="Write the fingerprint here as a new baseline.")] = None,
+    max_changed: Annotated[int, typer.Option(min=0, help="Items allowed to tokenize differently.")] = 0,
+    max_metric_delta: Annotated[float, typer.Option(min=0, help="Allowed metric change: absolute for rates, relative above 1.")] = 0.01,
+    fail_on_identity: Annotated[bool, typer.Option(help="Fail when an identity part (vocab, merges, template, ...) changed.")] = True,
+    show: Annotated[int, typer.Option(min=0, help="Changed items to print.")] = 20,
+    reports: Reports = DEFAULT_REPORTS,
+) -> None:
+    """Tokenizer drift: fingerprint a tokenizer on the packs (no model is called), show its
+    per-language metrics, compare with a baseline (exit 0 no drift, 1 drift) and write reports.
+    Regenerate the shipped baseline: `tinyqa drift --tokenizer local --write-baseline packs/baselines/drift-local.json`."""
+    from tinyqa.suites import drift as drift_suite
+
+    res = drift_suite.run(tokenizer, packs.split(",") if packs else None, baseline, write_baseline, reports,
+                          drift_suite.Thresholds(max_changed, max_metric_delta, fail_on_identity))
+    fp, c = res.fingerprint, res.comparison
+    t = fp.timings
+    out.print(f"tokenizer {fp.tokenizer['spec']} ({fp.tokenizer['kind']}: {fp.tokenizer['name']}) · "
+              f"{len(fp.items)} items in {len(fp.packs)} packs · load {t['load_s']:.2f} s · "
+              f"fingerprint {t['fingerprint_s'] * 1000:.0f} ms · metrics {t['metrics_s'] * 1000:.0f} ms", markup=False)
+    deltas = {(d["lang"], d["metric"]): d for d in (c.metric_deltas if c else [])}
+    cols = {"fertility": "fertility", "chars_per_token": "chars/tok", "split_word_rate": "split words",
+            "single_token_retention": "single-token", "byte_fallback_rate": "byte/partial",
+            "roundtrip_fidelity": "round-trip", "digits_per_token": "digits/tok", "digit_group_max": "max digits"}
+    table = Table("lang", *cols.values(), title="per-language metrics" + (" (Δ vs baseline, shared items)" if c else ""))
+    for lang, ms in drift_suite.language_metrics(fp.items).items():
+        cells = []
+        for metric in cols:
+            value = ms[metric][0]
+            cell = "-" if value is None else f"{value:.3f}"
+            d = deltas.get((lang, metric))
+            if d and d["delta"]:
+                cell += f" ({d['delta']:+.3f}{'!' if d['breach'] else ''})"
+            cells.append(cell)
+        table.add_row(lang, *cells)
+    out.print(table)
+    if c is not None:
+        for d in c.identity_changed:
+            out.print(f"identity changed: {d['part']}: {d['old'] or '-'} → {d['new'] or '-'}", markup=False)
+        for d in c.changed[:show]:
+            for part in d["parts"]:
+                same = " (same pieces, other ids)" if d["old"][part] == d["new"][part] else ""
+                out.print(f"changed {d['pack_id']}/{d['item_id']} [{d['lang']}] {part}: "
+                          f"{_tokens(d['old'][part])} → {_tokens(d['new'][part])}{same}", markup=False)
+        if len(c.changed) > show:
+            out.print(f"… and {len(c.changed) - show} more changed items (see {reports}/drift)", markup=False)
+        out.print(f"{len(c.changed) + c.unchanged} items compared with {baseline}: {len(c.changed)} changed, "
+                  f"{len(c.new)} new (not in the baseline), {len(c.missing)} missing", markup=False)
+    if res.run:
+        out.print(f"reports written to {reports}/ (run {res.run['run_id']})", markup=False)
+    if res.baseline_written:
+        out.print(f"baseline written to {res.baseline_written} ({len(fp.items)} items)", markup=False)
+    if c is not None:
+        for f in c.failures:
+            err.print(f"FAIL {f}", markup=False)
+        if c.passed:
+            out.print(f"no drift against {baseline}", markup=False)
+    raise typer.Exit(0 if res.passed else 1)
+
+
 def main() -> None:
     try:
         app()

@@ -124,6 +124,7 @@ def parse_items(path: Path, *, check_ids: bool = True, problems: list[str] | Non
         raise InputError(f"{path}: cannot read: {e.strerror}") from None
     items: list[Item] = []
     seen: dict[str, int] = {}
+    undescribed: list[int] = []
     for n, line in enumerate(raw.split(b"\n"), 1):
         if not line.strip():
             continue
@@ -151,9 +152,12 @@ def parse_items(path: Path, *, check_ids: bool = True, problems: list[str] | Non
         if check_ids:
             for field, want in (("id", item.expected_id()), ("sha256", item.expected_sha256())):
                 have = getattr(item, field)
-                if have != want:
-                    state = "missing" if have is None else f"is {have}, content gives {want}"
-                    problem(f"{_where(path, n, field)}: {state} "
+                if have is None and not undescribed:
+                    undescribed.append(n)
+                    problem(f"{_where(path, n, field)}: missing, and maybe on later lines too "
+                            f"(run `tinyqa describe {path.parent}` to fill in ids and hashes)")
+                elif have is not None and have != want:
+                    problem(f"{_where(path, n, field)}: is {have}, content gives {want} "
                             f"(run `tinyqa describe {path.parent}` after editing items)")
         item = item.with_ids()
         if item.id in seen:

@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 
 from tinyqa.pack import Pack
 from tinyqa.suites.scoring import normalize
 from tinyqa.validators.scripts import in_script
 
 BOUNDS = {"text": (3, 500), "label": (1, 100), "context": (5, 1000)}
+# A label in Latin letters is fine in any language when it is a symbol or acronym (Au, H2O, WWW).
+SYMBOL = re.compile(r"[A-Za-z0-9]{1,5}")
+# What a failing precomputed column means, in words.
+MEANING = {
+    "in_script": "text, label or context is not written in the script of the item's lang",
+    "label_in_context": "the label is not verbatim in the context",
+    "question_key": "the same question (after normalisation) appears twice",
+}
 
 
 def _frame(pack: Pack):
@@ -25,8 +34,9 @@ def _frame(pack: Pack):
         "question_key": f"{i.lang}:{normalize(i.text, i.lang)}",
         "label_in_context": i.label in i.context,
         # Stress items (tagged with a hazard) mix scripts on purpose.
-        "in_script": "hazard" in i.tags.model_dump()
-                     or all(in_script(s, i.lang) for s in (i.text, i.label, i.context)),
+        "in_script": "hazard" in i.tags.model_dump() or (
+            in_script(i.text, i.lang) and in_script(i.context, i.lang)
+            and (in_script(i.label, i.lang) or SYMBOL.fullmatch(i.label) is not None)),
     } for n, i in enumerate(pack.items, 1)])
 
 
@@ -76,6 +86,6 @@ def check(pack: Pack, declared_langs: list[str] | None = None) -> list[str]:
         column = cfg.kwargs.get("column")
         for idx in r.result.get("unexpected_index_list") or []:
             row = df.iloc[idx["index"] if isinstance(idx, dict) else idx]
-            problems.append(f"{data}:{row['line']}: item {row['id']}: field {column}: "
-                            f"fails {cfg.type} (value {str(row[column])[:80]!r})")
+            what = MEANING.get(column) or f"fails {cfg.type} (value {str(row[column])[:80]!r})"
+            problems.append(f"{data}:{row['line']}: item {row['id']}: field {column}: {what}")
     return problems

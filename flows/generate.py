@@ -1,0 +1,53 @@
+"""The pack generator flow: `generate_pack` asks a model for items in rounds, one task per
+(language, batch), checks them, and writes the pack when every language has its share."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from tinyqa.flows.qa import reach
+from tinyqa.generators import generate as gen
+from tinyqa.models import llm
+from tinyqa.models.cache import ResponseCache
+
+
+@task(name="ask-batch", cache_policy=NO_CACHE, task_run_name="ask-{request.lang}-batch-{request.batch}")
+def ask_batch(target: llm.Target, request: gen.Request, use_cache: bool) -> llm.Answer:
+    """One (language, batch) request; transient failures are retried inside `llm.complete`."""
+    return asyncio.run(gen.ask_one(target, request, ResponseCache() if use_cache else None))
+
+
+@task(name="write-pack", cache_policy=NO_CACHE)
+def write_pack(outcome: gen.Outcome, out: str, force: bool) -> str:
+    """Write the pack folder atomically, validated before it replaces `out`."""
+    return str(gen.write_pack(outcome, Path(out), force=force))
+
+
+@flow(name="generate-pack")
+def generate_pack(languages: list[str], categories: list[str], n: int, model: str,
+                  difficulty: str = "medium", api_base: str | None = None, context: str | None = None,
+                  seed: int = 0, avoid: list[str] | None = None, out: str | None = None,
+                  allow_partial: bool = False, force: bool = False, batch_size: int | None = None,
+                  max_calls: int | None = None, max_tokens: int | None = None,
+                  max_cost_usd: float | None = None, temperature: float = 0.7,
+                  published: str | None = None, use_cache: bool = True) -> dict:
+    """Generate `n` items over `languages` and `categories`; write them to `out` when every
+    language got its share (or, with `allow_partial`, whatever valid items were obtained).
+    Returns the run's summary (see `Outcome.summary`) with `written`: the folder, or None."""
+    spec = gen.make_spec(languages, categories, n, model, difficulty=difficulty, api_base=api_base,
+                         context=context, seed=seed, avoid=avoid, batch_size=batch_size,
+                         max_calls=max_calls, max_tokens=max_tokens, max_cost_usd=max_cost_usd,
+                         temperature=temperature, published=published)
+    with reach(model, api_base) as target:
+        def ask(requests: list[gen.Request]) -> list[llm.Answer]:
+            futures = [ask_batch.submit(target, r, use_cache) for r in requests]
+            return [f.result() for f in futures]
+
+        outcome = gen.generate(spec, target, ask)
+    written = None
+    if out and outcome.items and (outcome.complete or allow_partial):
+        written = write_pack(outcome, out, force)
+    return {**outcome.summary(), "written": written}

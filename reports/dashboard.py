@@ -1,0 +1,506 @@
+"""The static dashboard: one self-contained `index.html` built from the report store.
+
+The page needs no server and no network: the Vega, Vega-Lite and vega-embed JavaScript comes
+from vl-convert's offline bundle (cached under `$TINYQA_CACHE_DIR/vega/`), the chart specs
+are built with Altair and inlined as JSON, and every other piece of text goes through Jinja's
+HTML escaping. What it shows, all read through DuckDB views over the store:
+
+- the latest tiny QA status per model and pack (with the verdict of an exact McNemar test
+  on the items that flipped since the model's previous run);
+- accuracy over time per pack and per language, with the 95% Wilson bands of the metrics table;
+- the items that flipped between the last two runs of each model;
+- a tokenizer drift summary (the drift table's latest run per tokenizer);
+- latency, tokens and cost per run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+
+from tinyqa.errors import InputError
+from tinyqa.reports import store
+from tinyqa.settings import cache_dir
+from tinyqa.suites.stats import mcnemar_exact, wilson
+
+TEMPLATE = "dashboard.html.j2"
+PAGE = "index.html"
+SUITE = "tinyqa"
+HEADLINE = "contains"  # the metric of the status table, the flips and the verdicts
+METRICS = {"contains": "contains the answer", "em": "exact match", "em_extracted": "exact match (extracted)"}
+PALETTE = ["#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b279a2",
+           "#ff9da6", "#9d755d", "#bab0ac"]
+ALPHA = 0.05       # a change is "worse"/"better" when McNemar's p is below this
+MAX_FLIPS = 200    # flipped items listed per model; the counts always cover all of them
+
+
+@dataclass
+class Dashboard:
+    """Everything the page shows: table rows for Jinja and Vega-Lite specs keyed by chart id."""
+
+    store: str
+    generated: str
+    n_runs: int = 0
+    n_qa_runs: int = 0
+    first_run: str = "-"
+    last_run: str = "-"
+    series: list[str] = field(default_factory=list)
+    packs: list[str] = field(default_factory=list)
+    langs: list[str] = field(default_factory=list)
+    status: list[dict] = field(default_factory=list)
+    flips: list[dict] = field(default_factory=list)
+    drift: list[dict] = field(default_factory=list)
+    perf: list[dict] = field(default_factory=list)
+    charts: dict[str, dict] = field(default_factory=dict)
+    verdicts: dict[str, int] = field(default_factory=dict)
+    has_cost: bool = False
+
+
+def build(reports: Path | str, out: Path | str) -> Path:
+    """Read the store at `reports` (a folder or a filesystem URL) and write `out/index.html`
+    atomically; returns its path. A store location that does not exist is an InputError."""
+    fs, base = store.filesystem(reports)
+    if fs.get_file_info(base).type == store.pafs.FileType.NotFound:
+        raise InputError(f"--reports: no report store at {reports} (write one with `tinyqa run` or `tinyqa smoke`)")
+    page = render(gather(reports))
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / PAGE
+    tmp = folder / f".{PAGE}.{uuid.uuid4().hex}.tmp"
+    try:
+        tmp.write_text(page, encoding="utf-8")
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return final
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def _rows(con, sql: str, **params) -> list[dict]:
+    rel = con.execute(sql, params) if params else con.execute(sql)
+    cols = [d[0] for d in rel.description]
+    return [dict(zip(cols, r)) for r in rel.fetchall()]
+
+
+def _when(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def gather(reports: Path | str) -> Dashboard:
+    """Query the store (DuckDB views over its Parquet files) for everything the page shows."""
+    con = store.connect(reports)
+    con.execute("SET TimeZone = 'UTC'")
+    d = Dashboard(store=str(reports), generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    runs = _rows(con, """
+        select run_id, epoch_ms(started_at) as t, suite, model, coalesce(prompt_template, '') as tpl,
+               status, trigger, git_sha, pack_ids
+        from runs order by started_at, run_id""")
+    d.n_runs = len(runs)
+    if runs:
+        d.first_run, d.last_run = _when(runs[0]["t"]), _when(runs[-1]["t"])
+    qa_runs = {r["run_id"]: r for r in runs if r["suite"] == SUITE}
+    d.n_qa_runs = len(qa_runs)
+    _label_series(qa_runs)
+    d.series = sorted({r["series"] for r in qa_runs.values()})
+    colors = {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(d.series)}
+    for r in qa_runs.values():
+        r["color"] = colors[r["series"]]
+
+    acc = _rows(con, """
+        select run_id, pack_id, slice, metric, value, n, ci_low, ci_high from metrics
+        where suite = $suite and value is not null
+          and (slice = 'all' or slice like 'lang=%')
+          and metric in ('contains', 'em', 'em_extracted', 'errors', 'latency_p50_s')""", suite=SUITE)
+    acc = [m for m in acc if m["run_id"] in qa_runs]
+    d.packs = sorted({m["pack_id"] for m in acc})
+    pack_rows = [_point(qa_runs[m["run_id"]], m, m["pack_id"]) for m in acc
+                 if m["slice"] == "all" and m["metric"] in METRICS]
+    lang_rows = _pooled_by_lang(qa_runs, acc)
+    d.langs = sorted({r["facet"] for r in lang_rows})
+
+    pairs = _last_two(qa_runs)
+    flip_rows = _flip_rows(con, pairs)
+    d.flips = _flip_groups(qa_runs, pairs, flip_rows)
+    d.status = _status(qa_runs, acc, d.flips)
+    for s in d.status:
+        d.verdicts[s["verdict"]] = d.verdicts.get(s["verdict"], 0) + 1
+
+    perf = _rows(con, """
+        select run_id,
+               quantile_cont(latency_s, 0.5) filter (where error is null and not coalesce(cached, false)) as p50,
+               quantile_cont(latency_s, 0.95) filter (where error is null and not coalesce(cached, false)) as p95,
+               count(*) as n, count(error) as errors,
+               avg(coalesce(cached, false)::int) as cached,
+               sum(coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0)) as tokens,
+               sum(cost_usd) as cost
+        from items where suite = $suite group by run_id""", suite=SUITE)
+    perf = [dict(p, **{k: qa_runs[p["run_id"]][k] for k in ("t", "series", "color")})
+            for p in perf if p["run_id"] in qa_runs]
+    d.perf = _perf_table(perf)
+    d.has_cost = any(p["cost"] for p in perf)
+
+    drift = _rows(con, """
+        select d.run_id, d.tokenizer, d.lang, count(*) as n, count_if(d.changed) as changed,
+               count(d.baseline_ids_sha) as with_baseline, avg(d.n_tokens) as tokens,
+               max(epoch_ms(r.started_at)) as t, max(d.date) as date
+        from drift d left join runs r using (run_id) group by all""")
+    d.drift = _drift_latest(drift)
+
+    d.charts = _charts(d, pack_rows, lang_rows, perf, colors)
+    return d
+
+
+def _label_series(runs: dict[str, dict]) -> None:
+    """A series is one model with one prompt template; its label is the model, followed by
+    the template only where the model was run with more than one."""
+    templates = defaultdict(set)
+    for r in runs.values():
+        templates[r["model"]].add(r["tpl"])
+    for r in runs.values():
+        r["series"] = r["model"] if len(templates[r["model"]]) == 1 else f"{r['model']} · {r['tpl'] or '-'}"
+
+
+def _point(run: dict, m: dict, facet: str) -> dict:
+    return {"series": run["series"], "facet": facet, "t": run["t"], "run": run["run_id"],
+            "metric": m["metric"], "v": round(m["value"], 4), "n": m["n"],
+            "lo": None if m["ci_low"] is None else round(m["ci_low"], 4),
+            "hi": None if m["ci_high"] is None else round(m["ci_high"], 4)}
+
+
+def _pooled_by_lang(runs: dict[str, dict], acc: list[dict]) -> list[dict]:
+    """Per run, language and metric: the packs' `lang=` slices pooled (k = value·n summed)
+    with a 95% Wilson interval; with one pack per language this is the metrics row itself."""
+    pooled: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    for m in acc:
+        if m["slice"].startswith("lang=") and m["metric"] in METRICS and m["n"]:
+            kn = pooled[(m["run_id"], m["slice"][5:], m["metric"])]
+            kn[0] += round(m["value"] * m["n"])
+            kn[1] += m["n"]
+    out = []
+    for (run_id, lang, metric), (k, n) in pooled.items():
+        lo, hi = wilson(k, n)
+        out.append(_point(runs[run_id], {"metric": metric, "value": k / n, "n": n,
+                                          "ci_low": lo, "ci_high": hi}, lang))
+    return out
+
+
+def _last_two(runs: dict[str, dict]) -> dict[str, tuple[str, str]]:
+    """Per series: (previous run, latest run), for series with at least two runs."""
+    by_series = defaultdict(list)
+    for r in runs.values():
+        by_series[r["series"]].append(r)
+    pairs = {}
+    for series, rs in by_series.items():
+        rs.sort(key=lambda r: (r["t"] or 0, r["run_id"]))
+        if len(rs) >= 2:
+            pairs[series] = (rs[-2]["run_id"], rs[-1]["run_id"])
+    return pairs
+
+
+def _flip_rows(con, pairs: dict[str, tuple[str, str]]) -> list[dict]:
+    """Items answered (no error) in both runs of each pair, with both outcomes."""
+    if not pairs:
+        return []
+    con.register("_pairs", pa.table({"series": list(pairs), "run_a": [a for a, _ in pairs.values()],
+                                     "run_b": [b for _, b in pairs.values()]}))
+    return _rows(con, f"""
+        select p.series, b.pack_id, b.item_id, b.lang, b.question, b.gold,
+               a.prediction as pred_a, b.prediction as pred_b, a.{HEADLINE} as ok_a, b.{HEADLINE} as ok_b
+        from _pairs p
+        join items a on a.run_id = p.run_a
+        join items b on b.run_id = p.run_b and b.pack_id = a.pack_id and b.item_id = a.item_id
+        where a.error is null and b.error is null
+        order by p.series, b.pack_id, b.item_id""")
+
+
+def _flip_groups(runs: dict[str, dict], pairs: dict, rows: list[dict]) -> list[dict]:
+    """Per series and pack: paired items, right→wrong and wrong→right flips, McNemar p."""
+    groups: dict[tuple[str, str], dict] = {}
+    for r in rows:
+        key = (r["series"], r["pack_id"])
+        if key not in groups:
+            a, b = pairs[r["series"]]
+            groups[key] = {"series": r["series"], "pack": r["pack_id"], "color": runs[b]["color"],
+                           "run_a": a, "run_b": b, "when_a": _when(runs[a]["t"]),
+                           "when_b": _when(runs[b]["t"]), "paired": 0, "items": [],
+                           "regressed": 0, "improved": 0}
+        g = groups[key]
+        g["paired"] += 1
+        if bool(r["ok_a"]) != bool(r["ok_b"]):
+            g["regressed" if r["ok_a"] else "improved"] += 1
+            g["items"].append(r | {"direction": "regressed" if r["ok_a"] else "improved"})
+    for g in groups.values():
+        g["p"] = mcnemar_exact(g["regressed"], g["improved"])
+        g["items"].sort(key=lambda i: (i["direction"] != "regressed", i["item_id"]))
+        g["hidden"] = max(0, len(g["items"]) - MAX_FLIPS)
+        g["items"] = g["items"][:MAX_FLIPS]
+        g["verdict"] = _verdict(g)
+    return sorted(groups.values(), key=lambda g: (g["verdict"] != "worse", g["series"], g["pack"]))
+
+
+def _verdict(g: dict) -> str:
+    if g["p"] < ALPHA and g["regressed"] != g["improved"]:
+        return "worse" if g["regressed"] > g["improved"] else "better"
+    return "steady"
+
+
+def _status(runs: dict[str, dict], acc: list[dict], flips: list[dict]) -> list[dict]:
+    """Per series and pack: the latest run's headline numbers, the change since the previous
+    run of the series, and the verdict of the flips test."""
+    vals: dict[tuple[str, str], dict] = defaultdict(dict)
+    for m in acc:
+        if m["slice"] == "all":
+            vals[(m["run_id"], m["pack_id"])][m["metric"]] = m
+    history = defaultdict(list)
+    for (run_id, pack), v in vals.items():
+        history[(runs[run_id]["series"], pack)].append((runs[run_id]["t"] or 0, run_id, v))
+    verdicts = {(g["series"], g["pack"]): g for g in flips}
+    out = []
+    for (series, pack), hist in sorted(history.items()):
+        hist.sort()
+        _, run_id, v = hist[-1]
+        run = runs[run_id]
+        head = v.get(HEADLINE, {})
+        prev = hist[-2][2].get(HEADLINE, {}).get("value") if len(hist) > 1 else None
+        g = verdicts.get((series, pack))
+        same_pair = g is not None and g["run_b"] == run_id and len(hist) > 1 and g["run_a"] == hist[-2][1]
+        verdict = g["verdict"] if same_pair else ("first run" if len(hist) == 1 else "steady")
+        out.append({
+            "series": series, "color": run["color"], "pack": pack, "run": run_id, "when": _when(run["t"]),
+            "status": run["status"] or "-", "runs": len(hist), "value": head.get("value"),
+            "lo": head.get("ci_low"), "hi": head.get("ci_high"), "n": head.get("n"),
+            "em": v.get("em", {}).get("value"), "errors": v.get("errors", {}).get("value"),
+            "p50": v.get("latency_p50_s", {}).get("value"),
+            "delta": None if prev is None or head.get("value") is None else head["value"] - prev,
+            "verdict": verdict, "flips": f"{g['regressed']}↓ {g['improved']}↑" if same_pair else "-",
+            "p": g["p"] if same_pair else None,
+        })
+    order = {"worse": 0, "better": 1, "steady": 2, "first run": 3}
+    out.sort(key=lambda s: (order[s["verdict"]], s["series"], s["pack"]))
+    return out
+
+
+def _perf_table(perf: list[dict]) -> list[dict]:
+    """Per series: the latest run's latency percentiles, tokens and cost, and the run count."""
+    latest: dict[str, dict] = {}
+    count = defaultdict(int)
+    for p in perf:
+        count[p["series"]] += 1
+        if p["series"] not in latest or (p["t"] or 0, p["run_id"]) > (latest[p["series"]]["t"] or 0, latest[p["series"]]["run_id"]):
+            latest[p["series"]] = p
+    rows = []
+    for series, p in sorted(latest.items()):
+        rows.append(p | {"runs": count[series], "when": _when(p["t"]),
+                         "tokens_per_item": p["tokens"] / p["n"] if p["n"] else None})
+    return rows
+
+
+def _drift_latest(rows: list[dict]) -> list[dict]:
+    """The latest drift run per tokenizer, one row per language."""
+    latest: dict[str, tuple] = {}
+    for r in rows:
+        key = (r["t"] or 0, r["date"] or "", r["run_id"])
+        if r["tokenizer"] not in latest or key > latest[r["tokenizer"]]:
+            latest[r["tokenizer"]] = key
+    out = [r | {"when": _when(r["t"]) if r["t"] else (r["date"] or "-"),
+                "share": r["changed"] / r["n"] if r["n"] else 0.0}
+           for r in rows if latest[r["tokenizer"]][2] == r["run_id"]]
+    return sorted(out, key=lambda r: (r["tokenizer"], r["lang"] or ""))
+
+
+# ----------------------------------------------------------------------------- charts
+
+
+def _charts(d: Dashboard, pack_rows: list[dict], lang_rows: list[dict], perf: list[dict],
+            colors: dict[str, str]) -> dict[str, dict]:
+    """The Vega-Lite specs, keyed by the id of the element each is drawn into; a chart with
+    no data is left out (the page says so instead)."""
+    import altair as alt
+
+    color = alt.Color("series:N", title="model", scale=alt.Scale(domain=list(colors), range=list(colors.values())),
+                      legend=alt.Legend(orient="top", labelLimit=360, symbolOpacity=1, labelFontSize=12))
+    charts = {}
+    latest = [s for s in d.status if s["value"] is not None]
+    if latest:
+        charts["chart-latest"] = _latest_chart(alt, color, latest, len(d.series))
+    if pack_rows:
+        charts["chart-packs"] = _over_time(alt, color, "packs", "pack", len(d.packs))
+    if lang_rows:
+        charts["chart-langs"] = _over_time(alt, color, "langs", "language", len(d.langs))
+    if perf:
+        charts["chart-latency"] = _latency_chart(alt, color)
+        charts["chart-cost"] = _cost_chart(alt, color, d.has_cost)
+    if d.drift:
+        charts["chart-drift"] = _drift_chart(alt)
+    data = {"latest": [{k: s[k] for k in ("series", "pack", "value", "lo", "hi", "n", "run", "when")}
+                       for s in latest],
+            "packs": pack_rows, "langs": lang_rows,
+            "perf": [{k: p[k] for k in ("series", "t", "run_id", "p50", "p95", "tokens", "cost", "n")} for p in perf],
+            "drift": [{k: r[k] for k in ("tokenizer", "lang", "n", "changed", "share", "tokens", "run_id")}
+                      for r in d.drift]}
+    names = {"chart-latest": "latest", "chart-packs": "packs", "chart-langs": "langs",
+             "chart-latency": "perf", "chart-cost": "perf", "chart-drift": "drift"}
+    specs = {}
+    for cid, chart in charts.items():
+        spec = chart.configure_view(stroke="#e3e6ea").configure_axis(
+            labelColor="#444", titleColor="#444", gridColor="#eef0f3", domainColor="#bbb",
+        ).configure(font="system-ui, -apple-system, 'Segoe UI', sans-serif").to_dict()
+        spec["datasets"] = {names[cid]: data[names[cid]]}
+        specs[cid] = spec
+    return specs
+
+
+def _latest_chart(alt, color, latest: list[dict], n_series: int):
+    base = alt.Chart(alt.Data(name="latest")).encode(
+        y=alt.Y("pack:N", title=None, axis=alt.Axis(labelFontSize=12, labelFontWeight="bold")),
+        yOffset=alt.YOffset("series:N"), color=color)
+    x = alt.X("lo:Q", title=f"{METRICS[HEADLINE]}, latest run (95% CI)",
+              scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%", tickCount=10))
+    rule = base.mark_rule(strokeWidth=3, opacity=0.55).encode(x=x, x2="hi:Q")
+    dot = base.mark_circle(size=90, opacity=1).encode(
+        x="value:Q",
+        tooltip=[alt.Tooltip("series:N", title="model"), alt.Tooltip("pack:N"),
+                 alt.Tooltip("value:Q", format=".1%", title=HEADLINE),
+                 alt.Tooltip("lo:Q", format=".1%", title="95% CI low"),
+                 alt.Tooltip("hi:Q", format=".1%", title="95% CI high"),
+                 alt.Tooltip("n:Q"), alt.Tooltip("run:N"), alt.Tooltip("when:N")])
+    return alt.layer(rule, dot).properties(width="container", height=alt.Step(max(14, 8 * n_series)))
+
+
+def _over_time(alt, color, name: str, what: str, facets: int):
+    """Lines with 95% bands over time, one panel per pack or language (two a row), with a
+    metric picker bound below the chart."""
+    metric = alt.param(name="metric", value=HEADLINE, bind=alt.binding_select(
+        options=list(METRICS), labels=list(METRICS.values()), name="metric: "))
+    base = alt.Chart().transform_filter(alt.datum.metric == metric).encode(
+        x=alt.X("t:T", title=None, axis=alt.Axis(labelOverlap=True, grid=False)), color=color)
+    band = base.mark_area(opacity=0.16, interpolate="monotone").encode(
+        y=alt.Y("lo:Q", title="share correct", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%", tickCount=5)),
+        y2="hi:Q")
+    line = base.mark_line(strokeWidth=1.8, interpolate="monotone", point=alt.OverlayMarkDef(size=16, filled=True)).encode(
+        y="v:Q",
+        tooltip=[alt.Tooltip("series:N", title="model"), alt.Tooltip("facet:N", title=what),
+                 alt.Tooltip("t:T", title="started", format="%Y-%m-%d %H:%M"),
+                 alt.Tooltip("v:Q", format=".1%", title="value"),
+                 alt.Tooltip("lo:Q", format=".1%", title="95% CI low"),
+                 alt.Tooltip("hi:Q", format=".1%", title="95% CI high"),
+                 alt.Tooltip("n:Q"), alt.Tooltip("run:N")])
+    columns = 1 if facets == 1 else 2
+    return alt.layer(band, line, data=alt.Data(name=name)).properties(
+        width=1080 if columns == 1 else 510, height=190 if columns == 1 else 160).facet(
+        facet=alt.Facet("facet:N", title=None, header=alt.Header(
+            labelFontSize=13, labelFontWeight="bold", labelAnchor="start", labelColor="#222")),
+        columns=columns, spacing={"row": 18, "column": 36},
+    ).add_params(metric)
+
+
+def _latency_chart(alt, color):
+    return alt.Chart(alt.Data(name="perf")).transform_fold(["p50", "p95"], as_=["quantile", "s"]).mark_line(
+        strokeWidth=1.6, interpolate="monotone", point=alt.OverlayMarkDef(size=12, filled=True)).encode(
+        x=alt.X("t:T", title=None, axis=alt.Axis(labelOverlap=True, grid=False)),
+        y=alt.Y("s:Q", title="seconds per answer (not cached)"),
+        color=color,
+        strokeDash=alt.StrokeDash("quantile:N", title="latency", scale=alt.Scale(domain=["p50", "p95"], range=[[1, 0], [5, 3]]),
+                                  legend=alt.Legend(orient="top")),
+        tooltip=[alt.Tooltip("series:N", title="model"), alt.Tooltip("quantile:N"),
+                 alt.Tooltip("s:Q", format=".2f", title="seconds"), alt.Tooltip("run_id:N", title="run"),
+                 alt.Tooltip("t:T", title="started", format="%Y-%m-%d %H:%M")],
+    ).properties(width="container", height=220)
+
+
+def _cost_chart(alt, color, has_cost: bool):
+    field, title, fmt = ("cost", "cost per run (USD)", "$.4f") if has_cost else ("tokens", "tokens per run", ",.0f")
+    return alt.Chart(alt.Data(name="perf")).mark_line(
+        strokeWidth=1.6, interpolate="monotone", point=alt.OverlayMarkDef(size=12, filled=True)).encode(
+        x=alt.X("t:T", title=None, axis=alt.Axis(labelOverlap=True, grid=False)),
+        y=alt.Y(f"{field}:Q", title=title),
+        color=color,
+        tooltip=[alt.Tooltip("series:N", title="model"), alt.Tooltip(f"{field}:Q", format=fmt, title=title),
+                 alt.Tooltip("tokens:Q", format=",.0f"), alt.Tooltip("n:Q", title="items"),
+                 alt.Tooltip("run_id:N", title="run")],
+    ).properties(width="container", height=220)
+
+
+def _drift_chart(alt):
+    return alt.Chart(alt.Data(name="drift")).mark_bar(cornerRadiusEnd=2).encode(
+        x=alt.X("lang:N", title="language", axis=alt.Axis(labelAngle=0)),
+        xOffset="tokenizer:N",
+        y=alt.Y("share:Q", title="items whose token ids changed", scale=alt.Scale(domain=[0, 1]),
+                axis=alt.Axis(format="%")),
+        color=alt.Color("tokenizer:N", scale=alt.Scale(scheme="dark2"), legend=alt.Legend(orient="top", labelLimit=360)),
+        tooltip=[alt.Tooltip("tokenizer:N"), alt.Tooltip("lang:N"), alt.Tooltip("changed:Q"),
+                 alt.Tooltip("n:Q", title="items"), alt.Tooltip("share:Q", format=".0%"),
+                 alt.Tooltip("tokens:Q", format=".1f", title="mean tokens"), alt.Tooltip("run_id:N", title="run")],
+    ).properties(width="container", height=200)
+
+
+# ----------------------------------------------------------------------------- page
+
+
+def vega_bundle() -> str:
+    """The Vega + Vega-Lite + vega-embed JavaScript for Altair's Vega-Lite version, from
+    vl-convert (offline); built once (a few seconds) and cached by both versions."""
+    import altair as alt
+    import vl_convert as vlc
+
+    vl = ".".join(alt.VEGALITE_VERSION.split(".")[:2])
+    if vl not in vlc.get_vegalite_versions():
+        vl = vlc.get_vegalite_versions()[-1]
+    path = cache_dir() / "vega" / f"bundle-vlc{vlc.__version__}-vl{vl}.js"
+    if path.is_file():
+        return path.read_text(encoding="utf-8")
+    js = vlc.javascript_bundle(vl_version=vl)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        tmp.write_text(js, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return js
+
+
+def script_json(value) -> str:
+    """JSON safe inside a <script> element: `<`, `>` and `&` written as \\u escapes."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{v:.0%}"
+
+
+def _signed(v) -> str:
+    if v is None:
+        return "-"
+    pts = v * 100
+    return "±0 pts" if abs(pts) < 0.05 else f"{pts:+.0f} pts"
+
+
+def _num(v, fmt: str = ".2f", unit: str = "") -> str:
+    return "-" if v is None else f"{format(v, fmt)}{unit}"
+
+
+def render(d: Dashboard) -> str:
+    """The page's HTML: the Jinja template (autoescaped) with the charts' specs and the
+    Vega bundle inlined, so the file works alone from a file:// URL."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent),
+                             autoescape=True, undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(pct=_pct, signed=_signed, num=_num)
+    bundle = vega_bundle().replace("</script", "<\\/script").replace("</SCRIPT", "<\\/SCRIPT")
+    return env.get_template(TEMPLATE).render(
+        d=d, metrics=METRICS, headline=HEADLINE, alpha=ALPHA, specs_json=script_json(d.charts),
+        vega_bundle=bundle)
