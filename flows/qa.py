@@ -46,7 +46,8 @@ def reach(model: str, api_base: str | None):
 
 @flow(name="qa-run")
 def qa_run(model: str, packs: list[str], api_base: str | None = None, template: str = DEFAULT,
-           concurrency: int | None = None, use_cache: bool = True, reports: str = str(Path("reports"))) -> dict:
+           concurrency: int | None = None, use_cache: bool = True, reports: str = str(Path("reports")),
+           return_items: bool = False) -> dict:
     """Ask every item of `packs` of `model`, score, and write runs/items/metrics reports."""
     pack_objs = resolve_packs(packs)
     tmpl = load_template(template)
@@ -65,7 +66,7 @@ def qa_run(model: str, packs: list[str], api_base: str | None = None, template: 
         "status": "errors" if errors else "complete",
     }
     write_reports(reports, run, items, metrics)
-    return {"run": run, "metrics": metrics, "errors": errors}
+    return {"run": run, "metrics": metrics, "errors": errors, **({"items": items} if return_items else {})}
 
 
 @flow(name="smoke")

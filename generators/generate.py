@@ -434,8 +434,9 @@ def generate(spec: Spec, t: llm.Target, ask: Asker) -> Outcome:
     as the call budget allows) through `ask`, then checks the replies in that order: schema,
     category, length, label in context, script, and not a question kept before, shown as an
     exemplar or present in an `avoid` pack; the rest of a full category is surplus. A reply
-    that cannot be read is counted by reason and its language asked again next round. A round
-    in which every request failed beyond its retries raises InfraError."""
+    that cannot be read is counted by reason and its language asked again next round. When
+    every request of the first round, or of two rounds in a row, failed beyond its retries
+    (the endpoint is down), InfraError."""
     keys: dict[str, str] = {}
     for pack in resolve_packs(list(spec.avoid)) if spec.avoid else []:
         for item in pack.items:
@@ -451,6 +452,7 @@ def generate(spec: Spec, t: llm.Target, ask: Asker) -> Outcome:
     usage = Usage()
     outcome = Outcome(spec, mode, states, usage)
     budget = spec.call_budget
+    failed_rounds = 0
     while short := [s for s in states if s.short]:
         if usage.calls >= budget:
             outcome.stopped = f"call budget spent ({usage.calls} of {budget} requests)"
@@ -467,8 +469,10 @@ def generate(spec: Spec, t: llm.Target, ask: Asker) -> Outcome:
         for state, answer in zip(todo, answers, strict=True):
             usage.add(answer)
             _absorb(state, answer, keys, spec)
-        if all(a.error for a in answers):
-            raise InfraError(f"{t.label}: every request of a round failed beyond its retries: {answers[0].error}")
+        failed_rounds = failed_rounds + 1 if all(a.error for a in answers) else 0
+        if failed_rounds and (failed_rounds == 2 or usage.calls == len(answers)):
+            raise InfraError(f"{t.label}: every request of {'the first round' if failed_rounds == 1 else 'two rounds'}"
+                             f" failed beyond its retries: {answers[0].error}")
     return outcome
 
 

@@ -189,8 +189,10 @@ def read_items(text: str | None) -> Reading:
     s = (text or "").strip()
     repairs: list[str] = []
     if fence := _FENCE.search(s):
-        s = fence.group(1).strip()
         repairs.append("code fence removed")
+        if s[:fence.start()].strip() or s[fence.end():].strip():
+            repairs.append("text around the code fence ignored")
+        s = fence.group(1).strip()
     starts = [i for i in (s.find("{"), s.find("[")) if i >= 0]
     if not starts:
         return Reading(None, tuple(repairs), "refusal")

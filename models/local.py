@@ -78,8 +78,9 @@ def _wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float) -> 
 
 @contextlib.contextmanager
 def serve(gguf: Path | None = None, *, n_ctx: int = 2048, timeout: float = 60.0) -> Iterator[str]:
-    """Start llama.cpp's server for `gguf` (default: the embedded model) and yield its
-    OpenAI-compatible base URL; the server is stopped on exit, error or Ctrl-C."""
+    """Start llama.cpp's server for `gguf` (default: the embedded model, or the file named by
+    $TINYQA_LOCAL_GGUF) and yield its OpenAI-compatible base URL; the server is stopped on exit,
+    error or Ctrl-C. $TINYQA_LOCAL_CHAT_FORMAT forces a llama.cpp chat format."""
     gguf = gguf or gguf_path()
     port = _free_port()
     threads = str(max(1, len(os.sched_getaffinity(0))))
@@ -87,6 +88,8 @@ def serve(gguf: Path | None = None, *, n_ctx: int = 2048, timeout: float = 60.0)
            "--model_alias", MODEL_NAME, "--host", "127.0.0.1", "--port", str(port),
            "--n_ctx", str(n_ctx), "--n_threads", threads, "--n_threads_batch", threads,
            "--seed", "0", "--verbose", "False"]
+    if os.environ.get("TINYQA_LOCAL_CHAT_FORMAT"):  # override the GGUF's own chat template
+        cmd += ["--chat_format", os.environ["TINYQA_LOCAL_CHAT_FORMAT"]]
     with tempfile.NamedTemporaryFile("w+b", prefix="tinyqa-llama-", suffix=".log", delete=False) as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, preexec_fn=_die_with_parent)

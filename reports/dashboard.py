@@ -60,6 +60,7 @@ class Dashboard:
     charts: dict[str, dict] = field(default_factory=dict)
     verdicts: dict[str, int] = field(default_factory=dict)
     has_cost: bool = False
+    windows: dict[str, int] = field(default_factory=dict)  # runs per trend-line window, per chart
 
 
 def build(reports: Path | str, out: Path | str) -> Path:
@@ -100,10 +101,10 @@ def gather(reports: Path | str) -> Dashboard:
     """Query the store (DuckDB views over its Parquet files) for everything the page shows."""
     con = store.connect(reports)
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
     d = Dashboard(store=str(reports), generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
     runs = _rows(con, """
-        select run_id, epoch_ms(started_at) as t, suite, model, coalesce(prompt_template, '') as tpl,
-               status, trigger, git_sha, pack_ids
+        select run_id, epoch_ms(started_at) as t, suite, model, coalesce(prompt_template, '') as tpl, status
         from runs order by started_at, run_id""")
     d.n_runs = len(runs)
     if runs:
@@ -129,7 +130,7 @@ def gather(reports: Path | str) -> Dashboard:
     d.langs = sorted({r["facet"] for r in lang_rows})
 
     pairs = _last_two(qa_runs)
-    flip_rows = _flip_rows(con, pairs)
+    flip_rows = _flip_rows(con, reports, pairs)
     d.flips = _flip_groups(qa_runs, pairs, flip_rows)
     d.status = _status(qa_runs, acc, d.flips)
     for s in d.status:
@@ -150,11 +151,11 @@ def gather(reports: Path | str) -> Dashboard:
     d.has_cost = any(p["cost"] for p in perf)
 
     drift = _rows(con, """
-        select d.run_id, d.tokenizer, d.lang, count(*) as n, count_if(d.changed) as changed,
-               count(d.baseline_ids_sha) as with_baseline, avg(d.n_tokens) as tokens,
-               max(epoch_ms(r.started_at)) as t, max(d.date) as date
-        from drift d left join runs r using (run_id) group by all""")
-    d.drift = _drift_latest(drift)
+        select run_id, tokenizer, lang, count(*) as n, count_if(changed) as changed,
+               count(baseline_ids_sha) as with_baseline, avg(n_tokens) as tokens, max(date) as date
+        from drift group by all""")
+    started = {r["run_id"]: r["t"] for r in runs}
+    d.drift = _drift_latest([r | {"t": started.get(r["run_id"])} for r in drift])
 
     d.charts = _charts(d, pack_rows, lang_rows, perf, colors)
     return d
@@ -207,18 +208,20 @@ def _last_two(runs: dict[str, dict]) -> dict[str, tuple[str, str]]:
     return pairs
 
 
-def _flip_rows(con, pairs: dict[str, tuple[str, str]]) -> list[dict]:
-    """Items answered (no error) in both runs of each pair, with both outcomes."""
+def _flip_rows(con, reports: Path | str, pairs: dict[str, tuple[str, str]]) -> list[dict]:
+    """Items answered (no error) in both runs of each pair, with both outcomes; only the
+    pairs' own item files are read."""
     if not pairs:
         return []
     con.register("_pairs", pa.table({"series": list(pairs), "run_a": [a for a, _ in pairs.values()],
                                      "run_b": [b for _, b in pairs.values()]}))
+    con.register("_pair_items", store.read(reports, "items", run_ids={r for p in pairs.values() for r in p}))
     return _rows(con, f"""
         select p.series, b.pack_id, b.item_id, b.lang, b.question, b.gold,
                a.prediction as pred_a, b.prediction as pred_b, a.{HEADLINE} as ok_a, b.{HEADLINE} as ok_b
         from _pairs p
-        join items a on a.run_id = p.run_a
-        join items b on b.run_id = p.run_b and b.pack_id = a.pack_id and b.item_id = a.item_id
+        join _pair_items a on a.run_id = p.run_a
+        join _pair_items b on b.run_id = p.run_b and b.pack_id = a.pack_id and b.item_id = a.item_id
         where a.error is null and b.error is null
         order by p.series, b.pack_id, b.item_id""")
 
@@ -334,9 +337,11 @@ def _charts(d: Dashboard, pack_rows: list[dict], lang_rows: list[dict], perf: li
     if latest:
         charts["chart-latest"] = _latest_chart(alt, color, latest, len(d.series))
     if pack_rows:
-        charts["chart-packs"] = _over_time(alt, color, "packs", "pack", len(d.packs))
+        d.windows["packs"] = trend_window(pack_rows)
+        charts["chart-packs"] = _over_time(alt, color, "packs", "pack", len(d.packs), d.windows["packs"])
     if lang_rows:
-        charts["chart-langs"] = _over_time(alt, color, "langs", "language", len(d.langs))
+        d.windows["langs"] = trend_window(lang_rows)
+        charts["chart-langs"] = _over_time(alt, color, "langs", "language", len(d.langs), d.windows["langs"])
     if perf:
         charts["chart-latency"] = _latency_chart(alt, color)
         charts["chart-cost"] = _cost_chart(alt, color, d.has_cost)
@@ -377,27 +382,47 @@ def _latest_chart(alt, color, latest: list[dict], n_series: int):
     return alt.layer(rule, dot).properties(width="container", height=alt.Step(max(14, 8 * n_series)))
 
 
-def _over_time(alt, color, name: str, what: str, facets: int):
-    """Lines with 95% bands over time, one panel per pack or language (two a row), with a
-    metric picker bound below the chart."""
+def trend_window(rows: list[dict]) -> int:
+    """How many runs the trend line averages: 1 (no trend line) up to 40 runs a series, then
+    enough that about 25 windows span the longest series."""
+    per = defaultdict(int)
+    for r in rows:
+        per[(r["series"], r.get("facet"), r.get("metric"))] += 1
+    longest = max(per.values(), default=0)
+    return 1 if longest <= 40 else round(longest / 25)
+
+
+def _over_time(alt, color, name: str, what: str, facets: int, window: int):
+    """Per pack or language (a panel each, two a row): each run's value as a line with its 95%
+    band and, for long histories, a thick trend line (mean of the last `window` runs); a
+    metric picker below the chart; drag or scroll to pan and zoom the time axis."""
     metric = alt.param(name="metric", value=HEADLINE, bind=alt.binding_select(
         options=list(METRICS), labels=list(METRICS.values()), name="metric: "))
+    zoom = alt.selection_interval(bind="scales", encodings=["x"])
+    dense = window > 1
     base = alt.Chart().transform_filter(alt.datum.metric == metric).encode(
         x=alt.X("t:T", title=None, axis=alt.Axis(labelOverlap=True, grid=False)), color=color)
-    band = base.mark_area(opacity=0.16, interpolate="monotone").encode(
+    band = base.mark_area(opacity=0.10 if dense else 0.16, interpolate="monotone").encode(
         y=alt.Y("lo:Q", title="share correct", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%", tickCount=5)),
         y2="hi:Q")
-    line = base.mark_line(strokeWidth=1.8, interpolate="monotone", point=alt.OverlayMarkDef(size=16, filled=True)).encode(
+    line = base.mark_line(strokeWidth=1 if dense else 1.8, opacity=0.45 if dense else 1,
+                          interpolate="monotone").encode(y="v:Q")
+    points = base.mark_circle(size=40 if dense else 22, opacity=0 if dense else 1).encode(
         y="v:Q",
         tooltip=[alt.Tooltip("series:N", title="model"), alt.Tooltip("facet:N", title=what),
                  alt.Tooltip("t:T", title="started", format="%Y-%m-%d %H:%M"),
                  alt.Tooltip("v:Q", format=".1%", title="value"),
                  alt.Tooltip("lo:Q", format=".1%", title="95% CI low"),
                  alt.Tooltip("hi:Q", format=".1%", title="95% CI high"),
-                 alt.Tooltip("n:Q"), alt.Tooltip("run:N")])
+                 alt.Tooltip("n:Q"), alt.Tooltip("run:N")]).add_params(zoom)
+    layers = [band, line, points]
+    if dense:
+        layers.append(base.transform_window(
+            trend="mean(v)", frame=[-(window - 1), 0], groupby=["series", "facet"], sort=[alt.SortField("t")],
+        ).mark_line(strokeWidth=2.6, interpolate="monotone").encode(y="trend:Q"))
     columns = 1 if facets == 1 else 2
-    return alt.layer(band, line, data=alt.Data(name=name)).properties(
-        width=1080 if columns == 1 else 510, height=190 if columns == 1 else 160).facet(
+    return alt.layer(*layers, data=alt.Data(name=name)).properties(
+        width=1080 if columns == 1 else 510, height=200 if columns == 1 else 160).facet(
         facet=alt.Facet("facet:N", title=None, header=alt.Header(
             labelFontSize=13, labelFontWeight="bold", labelAnchor="start", labelColor="#222")),
         columns=columns, spacing={"row": 18, "column": 36},

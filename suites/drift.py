@@ -211,6 +211,18 @@ def language_metrics(items: list[ItemPrint]) -> dict[str, dict[str, tuple[float 
 
 # --- the baseline file ------------------------------------------------------------------------
 
+REGENERATE = "tinyqa drift --tokenizer local --write-baseline packs/baselines/drift-local.json"
+
+
+def shipped_baseline(spec: str) -> Path | None:
+    """The baseline committed with the packs for a tokenizer spec (only `local` has one:
+    regenerate it with `REGENERATE` after the packs change), or None."""
+    from tinyqa.pack import shipped_dir
+
+    path = shipped_dir() / "baselines" / f"drift-{spec}.json"
+    return path if spec == "local" and path.is_file() else None
+
+
 class _BaselineItem(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 

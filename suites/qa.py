@@ -21,24 +21,26 @@ PROPORTIONS = ("em", "contains", "em_extracted")
 
 
 def item_row(run_id: str, pack_id: str, item: Item, answer) -> dict:
-    """One items-table row: the answer scored against the label and aliases. An item that
-    errored carries its error and no scores: it is never counted as a wrong answer."""
+    """One items-table row: the answer scored against the label and aliases (case-sensitively
+    for items tagged `match: case`). An item that errored carries its error and no scores: it
+    is never counted as a wrong answer."""
     answered = answer.error is None
     pred = answer.text if answered else None
     extracted = scoring.extract_answer(pred) if answered else None
+    args = (item.answers, item.lang, getattr(item.tags, "match", None) == "case")
     return {
         "run_id": run_id, "suite": SUITE, "pack_id": pack_id, "item_id": item.id,
         "lang": item.lang, "category": item.tags.category, "difficulty": item.tags.difficulty,
         "question": item.text, "gold": item.label, "prediction": pred,
-        "em": scoring.exact_match(pred, item.answers, item.lang) if answered else None,
-        "contains": scoring.contains(pred, item.answers, item.lang) if answered else None,
-        "lev_ratio": scoring.lev_ratio(pred, item.answers, item.lang) if answered else None,
+        "em": scoring.exact_match(pred, *args) if answered else None,
+        "contains": scoring.contains(pred, *args) if answered else None,
+        "lev_ratio": scoring.lev_ratio(pred, *args) if answered else None,
         "latency_s": answer.latency_s, "prompt_tokens": answer.prompt_tokens,
         "completion_tokens": answer.completion_tokens, "cost_usd": answer.cost_usd,
         "cached": answer.cached, "attempts": answer.attempts, "error": answer.error,
         "extracted": extracted,
-        "em_extracted": scoring.exact_match(extracted, item.answers, item.lang) if answered else None,
-        "f1": scoring.token_f1(pred, item.answers, item.lang) if answered else None,
+        "em_extracted": scoring.exact_match(extracted, *args) if answered else None,
+        "f1": scoring.token_f1(pred, *args) if answered else None,
     }
 
 

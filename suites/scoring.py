@@ -35,16 +35,18 @@ def _char(c: str) -> str:
     return str(d) if d is not None else c
 
 
-def normalize(text: str, lang: str = "en") -> str:
+def normalize(text: str, lang: str = "en", case: bool = False) -> str:
     """NFKC, full case folding (Turkish İ/ı aware), every script's punctuation turned into
     spaces, Unicode decimal digits as ASCII digits (٤ and ４ are 4), whitespace collapsed,
     English articles dropped; in Arabic, harakat and tatweel dropped and hamza/madda alefs
-    read as a bare alef."""
+    read as a bare alef. With `case`, letter case is kept (items tagged `match: case`, whose
+    answer is a spelling: "İSTANBUL", "ς")."""
     lang = _base(lang)
     s = unicodedata.normalize("NFKC", text)
-    if lang in {"tr", "az"}:
-        s = s.replace("I", "ı").replace("İ", "i")
-    s = s.casefold().replace("i\u0307", "i")
+    if not case:
+        if lang in {"tr", "az"}:
+            s = s.replace("I", "ı").replace("İ", "i")
+        s = s.casefold().replace("i\u0307", "i")
     if lang == "ar":
         s = "".join(c for c in s if c not in _ARABIC_OPTIONAL).translate(_ARABIC_ALEF)
     s = "".join(_char(c) for c in s)
@@ -53,10 +55,10 @@ def normalize(text: str, lang: str = "en") -> str:
     return " ".join(w for w in words if w not in drop)
 
 
-def exact_match(prediction: str, answers: list[str], lang: str) -> bool:
+def exact_match(prediction: str, answers: list[str], lang: str, case: bool = False) -> bool:
     """The normalised prediction equals a normalised answer."""
-    p = normalize(prediction, lang)
-    return any(p == normalize(a, lang) for a in answers)
+    p = normalize(prediction, lang, case)
+    return any(p == normalize(a, lang, case) for a in answers)
 
 
 def _contains_one(p: str, a: str, lang: str) -> bool:
@@ -72,19 +74,19 @@ def _contains_one(p: str, a: str, lang: str) -> bool:
     return re.search(pattern, p) is not None
 
 
-def contains(prediction: str, answers: list[str], lang: str) -> bool:
+def contains(prediction: str, answers: list[str], lang: str, case: bool = False) -> bool:
     """A normalised answer appears in the normalised prediction: as a whole word in spaced
     scripts, as a word start in suffixing languages (tr, ko), anywhere in unspaced scripts
     (zh, ja, th); digits never match inside a longer number."""
     lang = _base(lang)
-    p = normalize(prediction, lang)
-    return any(_contains_one(p, normalize(a, lang), lang) for a in answers)
+    p = normalize(prediction, lang, case)
+    return any(_contains_one(p, normalize(a, lang, case), lang) for a in answers)
 
 
-def lev_ratio(prediction: str, answers: list[str], lang: str) -> float:
+def lev_ratio(prediction: str, answers: list[str], lang: str, case: bool = False) -> float:
     """Best normalised Levenshtein similarity (rapidfuzz ratio, 0..1) against any answer."""
-    p = normalize(prediction, lang)
-    return max(fuzz.ratio(p, normalize(a, lang)) / 100.0 for a in answers)
+    p = normalize(prediction, lang, case)
+    return max(fuzz.ratio(p, normalize(a, lang, case)) / 100.0 for a in answers)
 
 
 _WRAPPERS = re.compile(
@@ -103,11 +105,11 @@ def extract_answer(prediction: str) -> str:
     return line
 
 
-def token_f1(prediction: str, answers: list[str], lang: str) -> float:
+def token_f1(prediction: str, answers: list[str], lang: str, case: bool = False) -> float:
     """Best bag-of-words F1 between normalised prediction and any answer (characters are
     the tokens in unspaced scripts)."""
     def toks(s: str) -> list[str]:
-        n = normalize(s, lang)
+        n = normalize(s, lang, case)
         return [c for c in n if not c.isspace()] if _base(lang) in UNSPACED_LANGS else n.split()
 
     def f1(p: list[str], g: list[str]) -> float:

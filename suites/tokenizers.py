@@ -453,11 +453,15 @@ class TiktokenTokenizer(Tokenizer):
             "pre_tokenizer": part_hash(self._enc._pat_str),
         }
 
+    # tiktoken's *_batch methods hand each string to a thread pool: for short texts that costs
+    # more than the encoding (measured: 30 ms against 9 ms for 1232 pack strings).
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
-        return self._enc.encode_ordinary_batch(texts)
+        encode = self._enc.encode_ordinary
+        return [encode(t) for t in texts]
 
     def decode_batch(self, batch: list[list[int]]) -> list[str]:
-        return self._enc.decode_batch(batch)
+        decode = self._enc.decode
+        return [decode(ids) for ids in batch]
 
     def _piece(self, token: int) -> bytes:
         return self._enc.decode_single_token_bytes(token)

@@ -105,3 +105,10 @@ def test_token_f1():
 ])
 def test_exact_match_in_each_language(pred, gold, lang):
     assert exact_match(pred, [gold], lang)
+
+
+def test_case_items_keep_case():
+    assert not exact_match("istanbul", ["İSTANBUL"], "tr", case=True)
+    assert exact_match("İSTANBUL.", ["İSTANBUL"], "tr", case=True)
+    assert not exact_match("σ", ["ς"], "en", case=True) and exact_match("σ", ["ς"], "en")
+    assert not contains("Comment s'écrit « ÉCOLE » ?", ["école"], "fr", case=True)

@@ -352,6 +352,161 @@ def drift(
     raise typer.Exit(0 if res.passed else 1)
 
 
+def _store_baseline(reports: Path, run_id: str) -> dict:
+    import pyarrow.compute as pc
+
+    from tinyqa.reports import store
+    from tinyqa.suites.gate import baseline_from_rows
+
+    run_row = _run_row(reports, run_id)
+    items = store.read(reports, "items", pc.field("run_id") == run_id).to_pylist()
+    return baseline_from_rows(run_row, items)
+
+
+def _latest_run(reports: Path, model: str) -> str | None:
+    from tinyqa.reports import store
+
+    rows = [r for r in store.read(reports, "runs").to_pylist()
+            if r["model"] == model and r["suite"] == "tinyqa" and r["status"] == "complete"]
+    return max(rows, key=lambda r: r["started_at"])["run_id"] if rows else None
+
+
+baseline_app = typer.Typer(help="Gate baselines: make one from a stored run.", no_args_is_help=True)
+app.add_typer(baseline_app, name="baseline")
+
+
+@baseline_app.command("update")
+def baseline_update(
+    run_id: Annotated[str, typer.Argument(help="The stored run to take as the baseline.")],
+    out_file: Annotated[Path, typer.Option("--out", help="The baseline file to write.")],
+    reports: Reports = DEFAULT_REPORTS,
+) -> None:
+    """Write a gate baseline (each item's outcome and answer) from a stored run."""
+    import json
+
+    data = _store_baseline(reports, run_id)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_file.with_name(f".{out_file.name}.tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(out_file)
+    out.print(f"baseline written to {out_file}: run {run_id}, {len(data['items'])} items")
+
+
+def _gate_thresholds(**overrides) -> dict:
+    from pydantic import ValidationError
+
+    from tinyqa import config
+    from tinyqa.suites.gate import Thresholds
+
+    cfg, path = config.load()
+    merged = {**(getattr(cfg, "gate", None) or {}), **{k: v for k, v in overrides.items() if v is not None}}
+    try:
+        return Thresholds(**merged).model_dump()
+    except ValidationError as e:
+        err0 = e.errors()[0]
+        raise InputError(f"{path or 'gate options'}: field gate.{'.'.join(map(str, err0['loc']))}: {err0['msg']}") from None
+
+
+def _gate_markdown(result: dict) -> str:
+    lines = [f"## tinyqa gate: {'PASS' if result['passed'] and not result['errors'] else 'FAIL'}", "",
+             "| pack | check | result | detail |", "|---|---|---|---|"]
+    for c in result["checks"]:
+        lines.append(f"| {c['pack_id']} | {c['name']} | {'pass' if c['passed'] else '**FAIL**'} | "
+                     f"{c['message'].replace('|', '/')} |")
+    lines += [f"- {n}" for n in result["notices"]]
+    return "\n".join(lines) + "\n"
+
+
+@app.command()
+def gate(
+    model: Annotated[str, typer.Option(help="LiteLLM model string, or `local` for the embedded model.")],
+    packs: PacksOpt = "core_en",
+    baseline: Annotated[Optional[Path], typer.Option(help="Baseline file (default: the latest run of the model in --reports).")] = None,
+    api_base: Annotated[Optional[str], typer.Option(help="Base URL of an OpenAI-compatible server.")] = None,
+    template: Annotated[str, typer.Option(help="Prompt template name or TOML file.")] = "qa-v1",
+    tokenizer: Annotated[Optional[str], typer.Option(help="Tokenizer for drift (default: the model's own, if known offline).")] = None,
+    drift_baseline: Annotated[Optional[Path], typer.Option(help="Drift baseline (default: packs/baselines/drift-<tokenizer>.json).")] = None,
+    repeats: Annotated[int, typer.Option(min=1, max=15, help="Runs per item; the verdict uses the per-item majority.")] = 1,
+    junit: Annotated[Optional[Path], typer.Option(help="Write a JUnit XML report here.")] = None,
+    metric: Annotated[Optional[str], typer.Option(help="contains (default), em or em_extracted.")] = None,
+    min_em: Annotated[Optional[float], typer.Option(help="Floor for EM per pack.")] = None,
+    min_contains: Annotated[Optional[float], typer.Option(help="Floor for contains per pack.")] = None,
+    max_drop: Annotated[Optional[float], typer.Option(help="Largest tolerated drop per pack and language (default 0.05).")] = None,
+    alpha: Annotated[Optional[float], typer.Option(help="Significance level of the paired test (default 0.05).")] = None,
+    max_drifted: Annotated[Optional[int], typer.Option(help="Items allowed to tokenize differently (default 0).")] = None,
+    no_cache: NoCache = False,
+    reports: Reports = DEFAULT_REPORTS,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
+) -> None:
+    """The pull-request gate: drift + tiny QA against a baseline; exit 1 on a regression, 3 on
+    an infrastructure failure. Thresholds come from [gate] in tinyqa.toml, overridden here."""
+    import time
+
+    from tinyqa.suites.gate import load_baseline
+
+    started = time.perf_counter()
+    _check_run_inputs(model, packs, api_base, template)
+    thresholds = _gate_thresholds(metric=metric, min_em=min_em, min_contains=min_contains,
+                                  max_drop=max_drop, alpha=alpha, max_drifted=max_drifted)
+    notices = []
+    if baseline is not None:
+        load_baseline(baseline)
+    elif (latest := _latest_run(reports, model)) is not None:
+        import json
+        import tempfile
+
+        baseline = Path(tempfile.mkdtemp(prefix="tinyqa-baseline-")) / "baseline.json"
+        baseline.write_text(json.dumps(_store_baseline(reports, latest)), encoding="utf-8")
+        notices.append(f"baseline: the latest run of {model} in {reports} ({latest})")
+    else:
+        notices.append("no baseline: only the floors are checked")
+    _quiet_prefect(verbose)
+    from tinyqa.flows.gate import gate as gate_flow
+
+    result = gate_flow(model=model, packs=packs.split(","), baseline=str(baseline) if baseline else None,
+                       api_base=api_base, template=template, tokenizer=tokenizer,
+                       drift_baseline=str(drift_baseline) if drift_baseline else None, repeats=repeats,
+                       thresholds=thresholds, use_cache=not no_cache, reports=str(reports))
+    result["notices"] = notices + result["notices"]
+    table = Table("pack", "check", "result", "detail", title=f"tinyqa gate · {model}")
+    for c in result["checks"]:
+        table.add_row(c["pack_id"], c["name"], "pass" if c["passed"] else "[bold red]FAIL[/]", c["message"])
+    out.print(table)
+    for c in result["checks"]:
+        for d in ([] if c["passed"] else c["details"][:20]):
+            out.print(f"  {c['pack_id']}: {d}", markup=False)
+    for n in result["notices"]:
+        out.print(f"note: {n}", markup=False)
+    if junit:
+        from tinyqa.reports import junit as junit_xml
+        from tinyqa.suites.gate import Check
+
+        junit_xml.write(junit, [Check(**c) for c in result["checks"]], time_s=time.perf_counter() - started)
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as f:
+            f.write(_gate_markdown(result))
+    out.print(f"gate {'passed' if result['passed'] else 'FAILED'} in {time.perf_counter() - started:.1f} s")
+    if result["errors"]:
+        err.print(f"tinyqa: {result['errors']} item(s) failed beyond the retry budget: infrastructure, not a regression")
+        raise typer.Exit(3)
+    raise typer.Exit(0 if result["passed"] else 1)
+
+
+@app.command()
+def export(
+    pack: Annotated[str, typer.Argument(help="A pack id or pack folder.")],
+    fmt: Annotated[str, typer.Option("--format", help="openai-evals, lm-eval, hf, langsmith, opik, promptfoo or csv.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write into.")],
+) -> None:
+    """Export a pack for another tool (OpenAI Evals, lm-eval, Hugging Face datasets, ...)."""
+    from tinyqa.export import export_pack
+    from tinyqa.pack import resolve_packs
+
+    (p,) = resolve_packs([pack])
+    for path in export_pack(p, fmt, out_dir):
+        out.print(str(path), markup=False)
+
+
 def main() -> None:
     try:
         app()

@@ -83,16 +83,25 @@ def _jsonl(rows: list[dict]) -> str:
 def _yaml(obj: object, comment: str = "") -> str:
     import yaml
 
+    class Dumper(yaml.SafeDumper):
+        """Multi-line strings double-quoted ("a\\nb"): one line each, easy to read."""
+
+    def str_style(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+        style = '"' if "\n" in value or "\r" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(str, str_style)
     header = "".join(f"# {line}".rstrip() + "\n" for line in comment.splitlines())
-    body = yaml.safe_dump(obj, allow_unicode=True, sort_keys=False, default_flow_style=False, width=2**31 - 1)
+    body = yaml.dump(obj, Dumper=Dumper, allow_unicode=True, sort_keys=False,
+                     default_flow_style=False, width=2**31 - 1)
     return header + body
 
 
 # --- item fields -----------------------------------------------------------------------
 
-def _extra_tags(item: Item, taken: tuple[str, ...] = _TAKEN) -> dict[str, object]:
-    """Tags beyond category and difficulty, renamed `tag_<key>` where a key is `taken`."""
-    return {(f"tag_{k}" if k in taken else k): v
+def _extra_tags(item: Item) -> dict[str, object]:
+    """Tags beyond category and difficulty, renamed `tag_<key>` where a name is _TAKEN."""
+    return {(f"tag_{k}" if k in _TAKEN else k): v
             for k, v in item.tags.model_dump().items() if k not in ("category", "difficulty")}
 
 

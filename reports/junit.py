@@ -1,0 +1,36 @@
+"""The gate's checks as JUnit XML (the Jenkins xUnit junit-10 layout that CI tools read):
+one <testsuite> per pack, one <testcase> per check, a <failure> listing the flipped items."""
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from pathlib import Path
+
+from tinyqa.suites.gate import Check
+
+
+def write(path: Path, checks: list[Check], name: str = "tinyqa gate", time_s: float = 0.0) -> Path:
+    by_pack: dict[str, list[Check]] = defaultdict(list)
+    for c in checks:
+        by_pack[c.pack_id].append(c)
+    failures = sum(not c.passed for c in checks)
+    root = ET.Element("testsuites", name=name, tests=str(len(checks)), failures=str(failures),
+                      errors="0", time=f"{time_s:.3f}")
+    for pack_id, cs in by_pack.items():
+        suite = ET.SubElement(root, "testsuite", name=pack_id, tests=str(len(cs)),
+                              failures=str(sum(not c.passed for c in cs)), errors="0", skipped="0",
+                              time="0")
+        for c in cs:
+            case = ET.SubElement(suite, "testcase", name=c.name, classname=f"tinyqa.{pack_id}", time="0")
+            if not c.passed:
+                fail = ET.SubElement(case, "failure", message=c.message, type="regression")
+                fail.text = "\n".join([c.message, *c.details])
+            else:
+                ET.SubElement(case, "system-out").text = "\n".join([c.message, *c.details])
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    ET.ElementTree(root).write(tmp, encoding="utf-8", xml_declaration=True)
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,109 @@
+"""The gate's verdict, baselines and JUnit output; the scenarios on the real embedded model
+live in test_gate_embedded.py."""
+import json
+
+import pytest
+from junitparser import JUnitXml
+
+from tinyqa.errors import InputError
+from tinyqa.reports import junit
+from tinyqa.suites import gate
+
+
+def rows(outcomes, pack="core_en", lang="en", errors=()):
+    return [{"pack_id": pack, "item_id": f"{lang}-{i}", "lang": lang, "question": f"q{i}?",
+             "prediction": "yes" if ok else "no", "em": ok, "contains": ok, "em_extracted": ok,
+             "error": "boom" if i in errors else None} for i, ok in enumerate(outcomes)]
+
+
+def base(outcomes, **kw):
+    run = {"run_id": "r0", "model": "local", "prompt_template": "qa-v1", "prompt_hash": "x"}
+    return gate.baseline_from_rows(run, rows(outcomes, **kw))
+
+
+T = gate.Thresholds()
+
+
+def failed(checks):
+    return [c for c in checks if not c.passed]
+
+
+def test_identical_run_passes():
+    outcomes = [True] * 30 + [False] * 22
+    assert not failed(gate.verdict(rows(outcomes), base(outcomes), T))
+
+
+def test_a_few_flips_are_noise_not_a_regression():
+    before = [True] * 30 + [False] * 22
+    after = [False] * 2 + [True] * 28 + [False] * 22          # 2 of 52 lost: p = 0.5
+    assert not failed(gate.verdict(rows(after), base(before), T))
+
+
+def test_a_significant_drop_fails_and_names_the_items():
+    before = [True] * 30 + [False] * 22
+    after = [False] * 10 + [True] * 20 + [False] * 22
+    bad = failed(gate.verdict(rows(after), base(before), T))
+    assert [c.name for c in bad] == ["drop all"]
+    assert "right→wrong" in bad[0].details[0] and len(bad[0].details) == 10
+    assert "McNemar" in bad[0].message
+
+
+def test_errors_are_never_counted_as_regressions():
+    before = [True] * 30
+    after_rows = rows([True] * 30, errors=set(range(12)))
+    for r in after_rows[:12]:
+        r.update(em=None, contains=None, em_extracted=None, prediction=None)
+    assert not failed(gate.verdict(after_rows, base(before), T))
+
+
+def test_floors():
+    bad = failed(gate.verdict(rows([True] * 5 + [False] * 15), None, gate.Thresholds(min_contains=0.5)))
+    assert [c.name for c in bad] == ["floor contains"]
+
+
+def test_language_slices_of_a_multilingual_pack():
+    before = rows([True] * 20, lang="fr") + rows([True] * 20, lang="de")
+    after = rows([True] * 20, lang="fr") + rows([False] * 12 + [True] * 8, lang="de")
+    b = gate.baseline_from_rows({"run_id": "r", "model": "m", "prompt_template": "t", "prompt_hash": "h"}, before)
+    assert {c.name for c in failed(gate.verdict(after, b, T))} == {"drop all", "drop lang=de"}
+
+
+def test_majority_over_repeats():
+    a, b, c = rows([True, True, False]), rows([True, False, False]), rows([False, True, False])
+    assert [r["contains"] for r in gate.majority([a, b, c], "contains")] == [True, True, False]
+
+
+@pytest.mark.parametrize("content, needle", [
+    ("not json", "not valid JSON"),
+    ('{"format": "other"}', "field format"),
+    ('{"format": "tinyqa-baseline/1", "items": []}', "field items"),
+])
+def test_bad_baseline_file(tmp_path, content, needle):
+    p = tmp_path / "b.json"
+    p.write_text(content)
+    with pytest.raises(InputError, match=needle):
+        gate.load_baseline(p)
+    with pytest.raises(InputError, match="cannot read"):
+        gate.load_baseline(tmp_path / "missing.json")
+
+
+def test_junit_is_read_by_a_junit_consumer(tmp_path):
+    before = [True] * 30 + [False] * 22
+    checks = gate.verdict(rows([False] * 10 + [True] * 20 + [False] * 22), base(before), T)
+    checks.append(gate.Check("drift", "tokenizer local", True, "52 items fingerprinted, none changed"))
+    path = junit.write(tmp_path / "out" / "gate.xml", checks, time_s=1.5)
+    xml = JUnitXml.fromfile(str(path))
+    suites = {s.name: s for s in xml}
+    assert set(suites) == {"core_en", "drift"}
+    assert suites["core_en"].tests == 3 and suites["core_en"].failures == 1
+    cases = {c.name: c for c in suites["core_en"]}
+    assert not cases["drop all"].is_passed and cases["floor em"].is_passed
+    assert "en-0" in cases["drop all"].result[0].text
+    assert xml.tests == 4 and xml.failures == 1
+
+
+def test_baseline_document_roundtrip(tmp_path):
+    b = base([True, False])
+    p = tmp_path / "b.json"
+    p.write_text(json.dumps(b))
+    assert gate.load_baseline(p)["items"]["core_en/en-0"]["contains"] is True
