@@ -20,6 +20,7 @@ smoke: install
 	$(BIN)/tinyqa smoke
 
 test: install
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(BIN)/python -m pytest -q
 
 clean:

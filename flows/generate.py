@@ -1,8 +1,10 @@
 """The pack generator flow: `generate_pack` asks a model for items in rounds, one task per
-(language, batch), checks them, and writes the pack when every language has its share."""
+(language, batch), checks them, and writes the pack when every language has its share.
+
+The flow and its ask task are async: every request of the run shares one event loop (LiteLLM's
+clients and logging worker stay on it), and a round's tasks run concurrently on it."""
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from prefect import flow, task
@@ -15,9 +17,9 @@ from tinyqa.models.cache import ResponseCache
 
 
 @task(name="ask-batch", cache_policy=NO_CACHE, task_run_name="ask-{request.lang}-batch-{request.batch}")
-def ask_batch(target: llm.Target, request: gen.Request, use_cache: bool) -> llm.Answer:
+async def ask_batch(target: llm.Target, request: gen.Request, use_cache: bool) -> llm.Answer:
     """One (language, batch) request; transient failures are retried inside `llm.complete`."""
-    return asyncio.run(gen.ask_one(target, request, ResponseCache() if use_cache else None))
+    return await gen.ask_one(target, request, ResponseCache() if use_cache else None)
 
 
 @task(name="write-pack", cache_policy=NO_CACHE)
@@ -27,7 +29,7 @@ def write_pack(outcome: gen.Outcome, out: str, force: bool) -> str:
 
 
 @flow(name="generate-pack")
-def generate_pack(languages: list[str], categories: list[str], n: int, model: str,
+async def generate_pack(languages: list[str], categories: list[str], n: int, model: str,
                   difficulty: str = "medium", api_base: str | None = None, context: str | None = None,
                   seed: int = 0, avoid: list[str] | None = None, out: str | None = None,
                   allow_partial: bool = False, force: bool = False, batch_size: int | None = None,
@@ -42,11 +44,8 @@ def generate_pack(languages: list[str], categories: list[str], n: int, model: st
                          max_calls=max_calls, max_tokens=max_tokens, max_cost_usd=max_cost_usd,
                          temperature=temperature, published=published)
     with reach(model, api_base) as target:
-        def ask(requests: list[gen.Request]) -> list[llm.Answer]:
-            futures = [ask_batch.submit(target, r, use_cache) for r in requests]
-            return [f.result() for f in futures]
-
-        outcome = gen.generate(spec, target, ask)
+        ask = gen.gathering(target, lambda r: ask_batch(target, r, use_cache))
+        outcome = await gen.generate(spec, target, ask)
     written = None
     if out and outcome.items and (outcome.complete or allow_partial):
         written = write_pack(outcome, out, force)

@@ -1,4 +1,8 @@
-"""The tiny QA flows: `qa_run` (any model, any packs) and `smoke` (the embedded model on core_en)."""
+"""The tiny QA flows: `qa_run` (any model, any packs) and `smoke` (the embedded model on core_en).
+
+All the work is one task, `tiny-qa`, so that the nightly flow can fan it out over a Dask or Ray
+cluster (model × pack); each run writes its own report files, atomically.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -6,24 +10,32 @@ import dataclasses
 from pathlib import Path
 
 from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 import tinyqa
 from tinyqa import config, runinfo
 from tinyqa.models import llm, local
-from tinyqa.pack import Pack, resolve_packs
+from tinyqa.pack import resolve_packs
 from tinyqa.reports import store
 from tinyqa.suites import qa
-from tinyqa.suites.templates import DEFAULT, Template, load_template
+from tinyqa.suites.templates import DEFAULT, load_template
 
 
-@task(name="ask-and-score", cache_policy=NO_CACHE)
-def ask_and_score(run_id: str, packs: list[Pack], target: llm.Target, template: Template,
-                  concurrency: int | None, use_cache: bool) -> list[dict]:
-    return qa.ask(run_id, packs, target, template, concurrency=concurrency, use_cache=use_cache)
+@contextlib.contextmanager
+def reach(model: str, api_base: str | None):
+    """The Target for `model` with its configured settings (tinyqa.toml), serving the
+    embedded model for as long as it is needed."""
+    settings = config.model_settings(model)
+    api_base = api_base or settings.pop("api_base", None)
+    settings.pop("api_base", None)
+    if model == llm.LOCAL:
+        with local.serve() as base:
+            yield dataclasses.replace(llm.target(model, base), **settings)
+    else:
+        yield dataclasses.replace(llm.target(model, api_base), **settings)
 
 
-@task(name="write-reports", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def write_reports(reports: str, run: dict, items: list[dict], metrics: list[dict]) -> None:
     date = f"{run['started_at']:%Y-%m-%d}"
     # Items and metrics first: a runs row only appears once its run is complete.
@@ -32,29 +44,34 @@ def write_reports(reports: str, run: dict, items: list[dict], metrics: list[dict
     store.write(reports, "runs", [run], run["run_id"], date)
 
 
-@contextlib.contextmanager
-def reach(model: str, api_base: str | None):
-    """The Target for `model` with its configured settings (tinyqa.toml), serving the
-    embedded model for as long as it is needed."""
-    settings = config.model_settings(model)
-    if model == llm.LOCAL:
-        with local.serve() as base:
-            yield dataclasses.replace(llm.target(model, base), **settings)
-    else:
-        yield dataclasses.replace(llm.target(model, api_base), **settings)
+def publish_artifacts(run: dict, metrics: list[dict], reports: str) -> None:
+    """A markdown summary and a metrics table on the Prefect run, linking the dashboard."""
+    summary = [m for m in metrics if m["slice"] == "all" and m["metric"] in ("em", "contains", "errors")]
+    lines = [f"### tinyqa {run['run_id']} · {run['model']} · {run['status']}", "",
+             "| pack | metric | value | n | 95% CI |", "|---|---|---|---|---|"]
+    for m in summary:
+        ci = f"{m['ci_low']:.2f}–{m['ci_high']:.2f}" if m["ci_low"] is not None else ""
+        value = "" if m["value"] is None else f"{m['value']:.3f}"
+        lines.append(f"| {m['pack_id']} | {m['metric']} | {value} | {m['n']} | {ci} |")
+    lines += ["", f"Dashboard: `tinyqa report --reports {reports} --out site/` then open site/index.html"]
+    key = "tinyqa-" + "".join(c if c.isalnum() else "-" for c in run["model"].lower())[:80]
+    create_markdown_artifact("\n".join(lines), key=key, description=f"tinyqa run {run['run_id']}")
+    create_table_artifact([{k: m[k] for k in ("pack_id", "slice", "metric", "value", "n", "ci_low", "ci_high")}
+                           for m in metrics], key=f"{key}-metrics", description="tinyqa metrics")
 
 
-@flow(name="qa-run")
-def qa_run(model: str, packs: list[str], api_base: str | None = None, template: str = DEFAULT,
-           concurrency: int | None = None, use_cache: bool = True, reports: str = str(Path("reports")),
-           return_items: bool = False) -> dict:
-    """Ask every item of `packs` of `model`, score, and write runs/items/metrics reports."""
+@task(name="tiny-qa", cache_policy=NO_CACHE)
+def tiny_qa(model: str, packs: list[str], api_base: str | None = None, template: str = DEFAULT,
+            concurrency: int | None = None, use_cache: bool = True, reports: str = "reports",
+            return_items: bool = False) -> dict:
+    """Ask every item of `packs` of `model`, score, write the runs/items/metrics reports and
+    publish the summary as Prefect artifacts."""
     pack_objs = resolve_packs(packs)
     tmpl = load_template(template)
     started = runinfo.now()
     run_id = runinfo.new_run_id(started)
     with reach(model, api_base) as target:
-        items = ask_and_score(run_id, pack_objs, target, tmpl, concurrency, use_cache)
+        items = qa.ask(run_id, pack_objs, target, tmpl, concurrency=concurrency, use_cache=use_cache)
     metrics = qa.metrics(run_id, items)
     errors = sum(r["error"] is not None for r in items)
     run = {
@@ -66,11 +83,20 @@ def qa_run(model: str, packs: list[str], api_base: str | None = None, template: 
         "status": "errors" if errors else "complete",
     }
     write_reports(reports, run, items, metrics)
+    publish_artifacts(run, metrics, reports)
     return {"run": run, "metrics": metrics, "errors": errors, **({"items": items} if return_items else {})}
+
+
+@flow(name="qa-run")
+def qa_run(model: str, packs: list[str], api_base: str | None = None, template: str = DEFAULT,
+           concurrency: int | None = None, use_cache: bool = True, reports: str = str(Path("reports")),
+           return_items: bool = False) -> dict:
+    """Tiny QA on any model and packs, reports written."""
+    return tiny_qa(model, packs, api_base, template, concurrency, use_cache, reports, return_items)
 
 
 @flow(name="smoke")
 def smoke(packs: list[str] = ["core_en"], use_cache: bool = True,  # noqa: B006
           reports: str = str(Path("reports"))) -> dict:
     """The main job: the embedded local model on the gold set, reports written."""
-    return qa_run(model=llm.LOCAL, packs=packs, use_cache=use_cache, reports=reports)
+    return tiny_qa(llm.LOCAL, packs, use_cache=use_cache, reports=reports)

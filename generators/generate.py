@@ -2,7 +2,7 @@
 what could not be obtained.
 
 `make_spec` checks what was asked; `generate` asks in rounds (one request per language still
-short, run concurrently by the `ask` it is given), checks every candidate in a fixed order
+short, sent concurrently by the `ask` coroutine it is given), checks every candidate in a fixed order
 (languages, then the candidates of each reply) so that the same replies always give the same
 pack, and stops when every language has its share or a budget is spent; `write_pack` writes
 the pack folder atomically, validated before it is moved into place.
@@ -17,7 +17,7 @@ import re
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -182,7 +182,7 @@ class Request:
     response_format: dict | None = None
 
 
-Asker = Callable[[list[Request]], list[llm.Answer]]
+Asker = Callable[[list[Request]], Awaitable[list[llm.Answer]]]
 
 
 async def ask_one(t: llm.Target, request: Request, cache: ResponseCache | None) -> llm.Answer:
@@ -191,21 +191,26 @@ async def ask_one(t: llm.Target, request: Request, cache: ResponseCache | None) 
                               params=request.params, response_format=request.response_format)
 
 
-def concurrent_asker(t: llm.Target, use_cache: bool = True) -> Asker:
-    """An Asker that sends a round's requests concurrently (at most `t.concurrency` in flight)
-    and returns the answers in request order."""
-    cache = ResponseCache() if use_cache else None
+def gathering(t: llm.Target, one: Callable[[Request], Awaitable[llm.Answer]]) -> Asker:
+    """An Asker that sends a round's requests through `one` concurrently, at most
+    `t.concurrency` in flight, and returns the answers in request order."""
 
-    async def _all(requests: list[Request]) -> list[llm.Answer]:
+    async def ask(requests: list[Request]) -> list[llm.Answer]:
         gate = asyncio.Semaphore(t.concurrency)
 
-        async def one(r: Request) -> llm.Answer:
+        async def gated(r: Request) -> llm.Answer:
             async with gate:
-                return await ask_one(t, r, cache)
+                return await one(r)
 
-        return list(await asyncio.gather(*(one(r) for r in requests)))
+        return list(await asyncio.gather(*(gated(r) for r in requests)))
 
-    return lambda requests: asyncio.run(_all(requests))
+    return ask
+
+
+def concurrent_asker(t: llm.Target, use_cache: bool = True) -> Asker:
+    """An Asker calling `llm.complete` directly (no Prefect), with the response cache."""
+    cache = ResponseCache() if use_cache else None
+    return gathering(t, lambda r: ask_one(t, r, cache))
 
 
 def sampling_seed(seed: int, lang: str, batch: int) -> int:
@@ -428,7 +433,7 @@ def _request(state: LangState, spec: Spec, mode: str) -> Request:
                    params, prompts.response_format(mode, list(spec.categories), k))
 
 
-def generate(spec: Spec, t: llm.Target, ask: Asker) -> Outcome:
+async def generate(spec: Spec, t: llm.Target, ask: Asker) -> Outcome:
     """Ask in rounds until every language has its share or a budget (calls, tokens, cost) is
     spent. Each round sends one request per language still short (in language order, as many
     as the call budget allows) through `ask`, then checks the replies in that order: schema,
@@ -465,7 +470,7 @@ def generate(spec: Spec, t: llm.Target, ask: Asker) -> Outcome:
             break
         todo = short[: budget - usage.calls]
         requests = [_request(s, spec, mode) for s in todo]
-        answers = ask(requests)
+        answers = await ask(requests)
         for state, answer in zip(todo, answers, strict=True):
             usage.add(answer)
             _absorb(state, answer, keys, spec)

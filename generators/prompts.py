@@ -28,8 +28,10 @@ DIFFICULTY = {
     "medium": "a well-read adult knows the answer",
     "hard": "an educated adult may need to think about the answer",
 }
-# The fields a model writes for each item; lang and difficulty come from the request.
-ITEM_FIELDS = ("text", "label", "aliases", "context", "category")
+# The fields a model writes for each item, in the order asked: the context sentence before the
+# label, so that a model (a small one especially) states the fact and then copies the answer
+# out of it. lang and difficulty come from the request.
+ITEM_FIELDS = ("text", "context", "label", "aliases", "category")
 N_EXEMPLARS = 3
 
 
@@ -53,8 +55,8 @@ def exemplars(lang: str, categories: list[str], seed: int, k: int = N_EXEMPLARS)
 
 
 def _example(item: Item) -> dict:
-    return {"text": item.text, "label": item.label, "aliases": list(item.aliases),
-            "context": item.context, "category": item.tags.category}
+    return {"text": item.text, "context": item.context, "label": item.label,
+            "aliases": list(item.aliases), "category": item.tags.category}
 
 
 def system_prompt(lang: str, categories: list[str], difficulty: str, context: str | None,
@@ -62,16 +64,16 @@ def system_prompt(lang: str, categories: list[str], difficulty: str, context: st
     """The system message for one language: schema, rules, domain notes and exemplars."""
     name = language_name(lang)
     ex_lang = examples[0].lang if examples else lang
-    shown = json.dumps({"items": [_example(i) for i in examples]}, ensure_ascii=False, indent=1)
+    shown = '{"items": [\n' + ",\n".join(json.dumps(_example(i), ensure_ascii=False) for i in examples) + "\n]}"
     lines = [
         "You write items for a tiny question-answer benchmark.",
         "",
         "Each item is a JSON object with exactly these fields:",
         f'- "text": the question, in {name}.',
-        f'- "label": the one short answer (a name, number, year or a few words), in {name}.',
+        f'- "context": ONE sentence in {name} stating the fact; it contains the answer word for word.',
+        f'- "label": the one short answer (a name, number, year or a few words), in {name}, '
+        'copied exactly as it is written in "context".',
         '- "aliases": other accepted forms of the same answer (a list of strings, may be empty).',
-        f'- "context": ONE sentence in {name} stating the fact; it contains the label exactly '
-        'as written in "label".',
         f'- "category": one of: {", ".join(categories)}.',
         "",
         "Rules:",
@@ -112,10 +114,11 @@ def response_schema(categories: list[str], k: int, bounded: bool) -> dict:
     string = {"type": "string", "maxLength": 300} if bounded else {"type": "string"}
     item = {
         "type": "object",
-        "properties": {"text": string, "label": {"type": "string", **({"maxLength": 60} if bounded else {})},
+        "properties": {"text": string, "context": string,
+                       "label": {"type": "string", **({"maxLength": 60} if bounded else {})},
                        "aliases": {"type": "array", "items": {"type": "string"},
                                    **({"maxItems": 3} if bounded else {})},
-                       "context": string, "category": {"type": "string", "enum": list(categories)}},
+                       "category": {"type": "string", "enum": list(categories)}},
         "required": list(ITEM_FIELDS),
         "additionalProperties": False,
     }

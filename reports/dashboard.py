@@ -15,6 +15,7 @@ HTML escaping. What it shows, all read through DuckDB views over the store:
 from __future__ import annotations
 
 import json
+import math
 import os
 import uuid
 from collections import defaultdict
@@ -55,7 +56,8 @@ class Dashboard:
     langs: list[str] = field(default_factory=list)
     status: list[dict] = field(default_factory=list)
     flips: list[dict] = field(default_factory=list)
-    drift: list[dict] = field(default_factory=list)
+    drift: list[dict] = field(default_factory=list)          # latest run per tokenizer, per language
+    drift_summary: list[dict] = field(default_factory=list)  # the same, one row per tokenizer
     perf: list[dict] = field(default_factory=list)
     charts: dict[str, dict] = field(default_factory=dict)
     verdicts: dict[str, int] = field(default_factory=dict)
@@ -156,6 +158,7 @@ def gather(reports: Path | str) -> Dashboard:
         from drift group by all""")
     started = {r["run_id"]: r["t"] for r in runs}
     d.drift = _drift_latest([r | {"t": started.get(r["run_id"])} for r in drift])
+    d.drift_summary = _drift_summary(d.drift)
 
     d.charts = _charts(d, pack_rows, lang_rows, perf, colors)
     return d
@@ -227,28 +230,34 @@ def _flip_rows(con, reports: Path | str, pairs: dict[str, tuple[str, str]]) -> l
 
 
 def _flip_groups(runs: dict[str, dict], pairs: dict, rows: list[dict]) -> list[dict]:
-    """Per series and pack: paired items, right→wrong and wrong→right flips, McNemar p."""
-    groups: dict[tuple[str, str], dict] = {}
+    """Per series (its last two runs): the flipped items, right→wrong first, and per pack and
+    over all packs the paired items, right→wrong and wrong→right counts and McNemar's p."""
+    groups: dict[str, dict] = {}
     for r in rows:
-        key = (r["series"], r["pack_id"])
-        if key not in groups:
+        if r["series"] not in groups:
             a, b = pairs[r["series"]]
-            groups[key] = {"series": r["series"], "pack": r["pack_id"], "color": runs[b]["color"],
-                           "run_a": a, "run_b": b, "when_a": _when(runs[a]["t"]),
-                           "when_b": _when(runs[b]["t"]), "paired": 0, "items": [],
-                           "regressed": 0, "improved": 0}
-        g = groups[key]
-        g["paired"] += 1
+            groups[r["series"]] = {"series": r["series"], "color": runs[b]["color"], "run_a": a, "run_b": b,
+                                   "when_a": _when(runs[a]["t"]), "when_b": _when(runs[b]["t"]),
+                                   "items": [], "packs": {}}
+        g = groups[r["series"]]
+        pk = g["packs"].setdefault(r["pack_id"], {"pack": r["pack_id"], "paired": 0, "regressed": 0, "improved": 0})
+        pk["paired"] += 1
         if bool(r["ok_a"]) != bool(r["ok_b"]):
-            g["regressed" if r["ok_a"] else "improved"] += 1
-            g["items"].append(r | {"direction": "regressed" if r["ok_a"] else "improved"})
+            direction = "regressed" if r["ok_a"] else "improved"
+            pk[direction] += 1
+            g["items"].append(r | {"direction": direction})
     for g in groups.values():
-        g["p"] = mcnemar_exact(g["regressed"], g["improved"])
-        g["items"].sort(key=lambda i: (i["direction"] != "regressed", i["item_id"]))
+        g["packs"] = sorted(g["packs"].values(), key=lambda pk: pk["pack"])
+        for k in ("paired", "regressed", "improved"):
+            g[k] = sum(pk[k] for pk in g["packs"])
+        for c in [g, *g["packs"]]:
+            c["p"] = mcnemar_exact(c["regressed"], c["improved"])
+            c["verdict"] = _verdict(c)
+        g["items"].sort(key=lambda i: (i["direction"] != "regressed", i["pack_id"], i["item_id"]))
         g["hidden"] = max(0, len(g["items"]) - MAX_FLIPS)
         g["items"] = g["items"][:MAX_FLIPS]
-        g["verdict"] = _verdict(g)
-    return sorted(groups.values(), key=lambda g: (g["verdict"] != "worse", g["series"], g["pack"]))
+    order = {"worse": 0, "better": 1, "steady": 2}
+    return sorted(groups.values(), key=lambda g: (order[g["verdict"]], g["series"]))
 
 
 def _verdict(g: dict) -> str:
@@ -267,7 +276,8 @@ def _status(runs: dict[str, dict], acc: list[dict], flips: list[dict]) -> list[d
     history = defaultdict(list)
     for (run_id, pack), v in vals.items():
         history[(runs[run_id]["series"], pack)].append((runs[run_id]["t"] or 0, run_id, v))
-    verdicts = {(g["series"], g["pack"]): g for g in flips}
+    verdicts = {(g["series"], pk["pack"]): pk | {"run_a": g["run_a"], "run_b": g["run_b"]}
+                for g in flips for pk in g["packs"]}
     out = []
     for (series, pack), hist in sorted(history.items()):
         hist.sort()
@@ -277,7 +287,7 @@ def _status(runs: dict[str, dict], acc: list[dict], flips: list[dict]) -> list[d
         prev = hist[-2][2].get(HEADLINE, {}).get("value") if len(hist) > 1 else None
         g = verdicts.get((series, pack))
         same_pair = g is not None and g["run_b"] == run_id and len(hist) > 1 and g["run_a"] == hist[-2][1]
-        verdict = g["verdict"] if same_pair else ("first run" if len(hist) == 1 else "steady")
+        verdict = g["verdict"] if same_pair else ("first run" if len(hist) == 1 else "not paired")
         out.append({
             "series": series, "color": run["color"], "pack": pack, "run": run_id, "when": _when(run["t"]),
             "status": run["status"] or "-", "runs": len(hist), "value": head.get("value"),
@@ -288,7 +298,7 @@ def _status(runs: dict[str, dict], acc: list[dict], flips: list[dict]) -> list[d
             "verdict": verdict, "flips": f"{g['regressed']}↓ {g['improved']}↑" if same_pair else "-",
             "p": g["p"] if same_pair else None,
         })
-    order = {"worse": 0, "better": 1, "steady": 2, "first run": 3}
+    order = {"worse": 0, "better": 1, "steady": 2, "not paired": 3, "first run": 4}
     out.sort(key=lambda s: (order[s["verdict"]], s["series"], s["pack"]))
     return out
 
@@ -321,6 +331,23 @@ def _drift_latest(rows: list[dict]) -> list[dict]:
     return sorted(out, key=lambda r: (r["tokenizer"], r["lang"] or ""))
 
 
+def _drift_summary(rows: list[dict]) -> list[dict]:
+    """Per tokenizer (its latest run): items, changed, share, mean tokens per item, and the
+    languages with changed items as (lang, changed, items)."""
+    out: dict[str, dict] = {}
+    for r in rows:
+        t = out.setdefault(r["tokenizer"], {"tokenizer": r["tokenizer"], "run_id": r["run_id"], "when": r["when"],
+                                            "n": 0, "changed": 0, "with_baseline": 0, "token_sum": 0.0, "langs": []})
+        t["n"] += r["n"]
+        t["changed"] += r["changed"]
+        t["with_baseline"] += r["with_baseline"]
+        t["token_sum"] += (r["tokens"] or 0.0) * r["n"]
+        if r["changed"]:
+            t["langs"].append((r["lang"], r["changed"], r["n"]))
+    return [t | {"share": t["changed"] / t["n"] if t["n"] else 0.0,
+                 "tokens": t["token_sum"] / t["n"] if t["n"] else None} for t in out.values()]
+
+
 # ----------------------------------------------------------------------------- charts
 
 
@@ -343,10 +370,10 @@ def _charts(d: Dashboard, pack_rows: list[dict], lang_rows: list[dict], perf: li
         d.windows["langs"] = trend_window(lang_rows)
         charts["chart-langs"] = _over_time(alt, color, "langs", "language", len(d.langs), d.windows["langs"])
     if perf:
-        charts["chart-latency"] = _latency_chart(alt, color)
-        charts["chart-cost"] = _cost_chart(alt, color, d.has_cost)
+        charts["chart-latency"] = _latency_chart(alt, color, trend_window(perf) > 1)
+        charts["chart-cost"] = _cost_chart(alt, color, d.has_cost, trend_window(perf) > 1)
     if d.drift:
-        charts["chart-drift"] = _drift_chart(alt)
+        charts["chart-drift"] = _drift_chart(alt, max(r["share"] for r in d.drift))
     data = {"latest": [{k: s[k] for k in ("series", "pack", "value", "lo", "hi", "n", "run", "when")}
                        for s in latest],
             "packs": pack_rows, "langs": lang_rows,
@@ -429,24 +456,29 @@ def _over_time(alt, color, name: str, what: str, facets: int, window: int):
     ).add_params(metric)
 
 
-def _latency_chart(alt, color):
-    return alt.Chart(alt.Data(name="perf")).transform_fold(["p50", "p95"], as_=["quantile", "s"]).mark_line(
-        strokeWidth=1.6, interpolate="monotone", point=alt.OverlayMarkDef(size=12, filled=True)).encode(
+def _latency_chart(alt, color, dense: bool):
+    """p50 (solid) and p95 (dashed) answer latency per run, log scale; points unless dense."""
+    point = False if dense else alt.OverlayMarkDef(size=14, filled=True)
+    return alt.Chart(alt.Data(name="perf")).transform_fold(["p50", "p95"], as_=["quantile", "s"]).transform_filter(
+        "isValid(datum.s) && datum.s > 0").mark_line(
+        strokeWidth=1.2 if dense else 1.6, interpolate="monotone", point=point).encode(
         x=alt.X("t:T", title=None, axis=alt.Axis(labelOverlap=True, grid=False)),
-        y=alt.Y("s:Q", title="seconds per answer (not cached)"),
+        y=alt.Y("s:Q", title="seconds per answer (not cached, log scale)", scale=alt.Scale(type="log")),
         color=color,
         strokeDash=alt.StrokeDash("quantile:N", title="latency", scale=alt.Scale(domain=["p50", "p95"], range=[[1, 0], [5, 3]]),
-                                  legend=alt.Legend(orient="top")),
+                                  legend=alt.Legend(orient="top", symbolType="stroke", symbolStrokeWidth=2)),
         tooltip=[alt.Tooltip("series:N", title="model"), alt.Tooltip("quantile:N"),
                  alt.Tooltip("s:Q", format=".2f", title="seconds"), alt.Tooltip("run_id:N", title="run"),
                  alt.Tooltip("t:T", title="started", format="%Y-%m-%d %H:%M")],
     ).properties(width="container", height=220)
 
 
-def _cost_chart(alt, color, has_cost: bool):
+def _cost_chart(alt, color, has_cost: bool, dense: bool):
+    """Cost per run where any run has a cost, else tokens per run."""
     field, title, fmt = ("cost", "cost per run (USD)", "$.4f") if has_cost else ("tokens", "tokens per run", ",.0f")
-    return alt.Chart(alt.Data(name="perf")).mark_line(
-        strokeWidth=1.6, interpolate="monotone", point=alt.OverlayMarkDef(size=12, filled=True)).encode(
+    point = False if dense else alt.OverlayMarkDef(size=14, filled=True)
+    return alt.Chart(alt.Data(name="perf")).transform_filter(f"isValid(datum.{field})").mark_line(
+        strokeWidth=1.2 if dense else 1.6, interpolate="monotone", point=point).encode(
         x=alt.X("t:T", title=None, axis=alt.Axis(labelOverlap=True, grid=False)),
         y=alt.Y(f"{field}:Q", title=title),
         color=color,
@@ -456,11 +488,12 @@ def _cost_chart(alt, color, has_cost: bool):
     ).properties(width="container", height=220)
 
 
-def _drift_chart(alt):
+def _drift_chart(alt, top: float):
+    """Share of items whose token ids changed, per language, a bar per tokenizer."""
     return alt.Chart(alt.Data(name="drift")).mark_bar(cornerRadiusEnd=2).encode(
         x=alt.X("lang:N", title="language", axis=alt.Axis(labelAngle=0)),
         xOffset="tokenizer:N",
-        y=alt.Y("share:Q", title="items whose token ids changed", scale=alt.Scale(domain=[0, 1]),
+        y=alt.Y("share:Q", title="items whose token ids changed", scale=alt.Scale(domain=[0, max(0.1, top)], nice=True),
                 axis=alt.Axis(format="%")),
         color=alt.Color("tokenizer:N", scale=alt.Scale(scheme="dark2"), legend=alt.Legend(orient="top", labelLimit=360)),
         tooltip=[alt.Tooltip("tokenizer:N"), alt.Tooltip("lang:N"), alt.Tooltip("changed:Q"),
@@ -495,9 +528,21 @@ def vega_bundle() -> str:
     return js
 
 
+def _finite(value):
+    """`value` with every NaN or infinite float replaced by None (JSON has neither)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def script_json(value) -> str:
-    """JSON safe inside a <script> element: `<`, `>` and `&` written as \\u escapes."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    """JSON safe inside a <script> element: `<`, `>` and `&` written as \\u escapes; NaN and
+    infinities become null."""
+    text = json.dumps(_finite(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 

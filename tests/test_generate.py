@@ -1,6 +1,7 @@
 """The pack generator against a scripted OpenAI-compatible server (and, marked slow, the
 embedded model): exact counts, every kind of bad candidate rejected and counted, broken
 replies retried, byte-identical regeneration, nothing invalid ever written."""
+import asyncio
 import json
 import re
 import subprocess
@@ -96,7 +97,7 @@ def run_generation(url, *, languages="fr,de", n=8, use_cache=False, **kw):
 
     spec = gen.make_spec(languages, "science,history", n, "openai/scripted", api_base=url, **kw)
     t = target("openai/scripted", url)
-    return gen.generate(spec, t, gen.concurrent_asker(t, use_cache=use_cache))
+    return asyncio.run(gen.generate(spec, t, gen.concurrent_asker(t, use_cache=use_cache)))
 
 
 def files(folder):
@@ -331,9 +332,9 @@ def test_flow_and_cli_write_print_or_refuse(prefect_harness, tmp_path, cache_dir
     from tinyqa.validators.validate import validate_pack
 
     with ScriptedServer(good) as srv:
-        result = generate_pack(languages=["fr", "de"], categories=["science", "history"], n=8,
+        result = asyncio.run(generate_pack(languages=["fr", "de"], categories=["science", "history"], n=8,
                                model="openai/scripted", api_base=srv.url, out=str(tmp_path / "flow" / "gen_pack"),
-                               published="2026-11-23")
+                               published="2026-11-23"))
         assert result["complete"] and result["written"] and validate_pack(tmp_path / "flow" / "gen_pack") == []
         base = ["generate", "--languages", "fr,de", "--categories", "science,history", "--n", "8",
                 "--model", "openai/scripted", "--api-base", srv.url, "--date", "2026-11-23"]

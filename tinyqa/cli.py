@@ -261,14 +261,16 @@ def generate(
                   max_cost_usd=max_cost, published=published)
     gen.check_out(out_dir, force=force, str_output=str_output)
     _quiet_prefect(verbose)
+    import asyncio
+
     from tinyqa.flows.generate import generate_pack
 
-    result = generate_pack(languages=languages.split(","), categories=categories.split(","), n=n, model=model,
+    result = asyncio.run(generate_pack(languages=languages.split(","), categories=categories.split(","), n=n, model=model,
                            difficulty=difficulty, api_base=api_base, context=context, seed=seed,
                            avoid=avoid.split(",") if avoid else None, out=str(out_dir) if out_dir else None,
                            allow_partial=allow_partial, force=force, batch_size=batch_size, max_calls=max_calls,
                            max_tokens=max_tokens, max_cost_usd=max_cost, published=published,
-                           use_cache=not no_cache)
+                           use_cache=not no_cache))
     console = err if str_output else out
     for line in gen.report_lines(result):
         console.print(line, markup=False)
@@ -505,6 +507,18 @@ def export(
     (p,) = resolve_packs([pack])
     for path in export_pack(p, fmt, out_dir):
         out.print(str(path), markup=False)
+
+
+@app.command()
+def report(
+    reports: Annotated[str, typer.Option("--reports", help="Report store: a folder or a filesystem URL (s3://…, memory://…).")] = str(DEFAULT_REPORTS),
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the dashboard (index.html).")] = Path("site"),
+) -> None:
+    """Build the static dashboard: one self-contained index.html (no server, no network)."""
+    from tinyqa.reports.dashboard import build
+
+    page = build(reports, out_dir)
+    out.print(f"dashboard written to {page} (open file://{page.resolve()})", markup=False)
 
 
 def main() -> None:

@@ -5,6 +5,9 @@
 concurrency = 8
 rpm = 500
 timeout = 30
+
+[models."openai/my-model"]
+api_base = "http://127.0.0.1:8000/v1"   # used when --api-base is not given
 ```
 """
 from __future__ import annotations
@@ -23,6 +26,7 @@ class ModelSettings(BaseModel):
     concurrency: int | None = Field(default=None, ge=1, le=1024)
     rpm: float | None = Field(default=None, gt=0)
     timeout: float | None = Field(default=None, gt=0)
+    api_base: str | None = Field(default=None, pattern=r"^https?://")
 
 
 class Config(BaseModel):

@@ -1,0 +1,209 @@
+"""The static dashboard: built from a store of many synthetic runs, every section present, all
+text escaped, and the page drawn by headless Chromium (charts rendered, screenshot checked)."""
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tinyqa.errors import InputError
+from tinyqa.reports import dashboard, store
+from tinyqa.suites.stats import wilson
+
+SCRIPT_Q = '<script>document.title="pwned"</script> What is 2 + 2?'
+EVIL_MODEL = "evil/<img src=x onerror=alert(1)>"
+MODELS = {"openai/gpt-4o-mini": 0.85, "ollama/llama3": 0.6, "local": 0.35, EVIL_MODEL: 0.5}
+PACKS = {
+    "core_en": [("en", SCRIPT_Q, "4")] + [("en", f"English question {i}?", f"a{i}") for i in range(9)],
+    "core_fr": [("fr", f"Question française {i} ?", f"r{i}") for i in range(8)],
+}
+RUNS_PER_MODEL = 30
+TITLE = "tinyqa · model QA dashboard"
+
+
+def _metrics(run_id, pack_id, rows):
+    """The metrics rows the dashboard reads: proportions with Wilson bands per pack and
+    language, errors and p50 latency (as tinyqa.suites.qa.metrics writes them)."""
+    out = []
+    for slice_, group in (("all", rows), (f"lang={rows[0]['lang']}", rows)):
+        answered = [r for r in group if r["error"] is None]
+        for m in ("contains", "em", "em_extracted"):
+            k = sum(bool(r[m]) for r in answered)
+            lo, hi = wilson(k, len(answered))
+            out.append({"run_id": run_id, "suite": "tinyqa", "pack_id": pack_id, "slice": slice_, "metric": m,
+                        "value": k / len(answered), "n": len(answered), "ci_low": lo, "ci_high": hi})
+        if slice_ == "all":
+            lat = sorted(r["latency_s"] for r in answered)
+            out.append({"run_id": run_id, "suite": "tinyqa", "pack_id": pack_id, "slice": "all",
+                        "metric": "errors", "value": float(len(group) - len(answered)), "n": len(group)})
+            out.append({"run_id": run_id, "suite": "tinyqa", "pack_id": pack_id, "slice": "all",
+                        "metric": "latency_p50_s", "value": lat[len(lat) // 2], "n": len(answered)})
+    return out
+
+
+def fill(root, runs_per_model=RUNS_PER_MODEL):
+    """Synthetic runs of every model on both packs, every 6 hours; gpt-4o-mini gets every item
+    right in its second-to-last run and wrong in its last (a clear regression), and two
+    tokenizer drift runs."""
+    rng = random.Random(11)
+    start = datetime(2026, 10, 1, tzinfo=timezone.utc)
+    for k in range(runs_per_model):
+        for j, (model, skill) in enumerate(MODELS.items()):
+            at = start + timedelta(hours=6 * k, minutes=j)
+            run_id = f"{at:%Y%m%dT%H%M%SZ}-{j:06x}"
+            items, metrics = [], []
+            for pack_id, questions in PACKS.items():
+                rows = []
+                for i, (lang, q, gold) in enumerate(questions):
+                    if model == "openai/gpt-4o-mini" and k >= runs_per_model - 2:
+                        right = k == runs_per_model - 2
+                    else:
+                        right = rng.random() < skill
+                    failed = model == "ollama/llama3" and i == 3 and k == runs_per_model - 1
+                    rows.append({"run_id": run_id, "suite": "tinyqa", "pack_id": pack_id, "item_id": f"{lang}-{i:03d}",
+                                 "lang": lang, "category": "c", "difficulty": "easy", "question": q, "gold": gold,
+                                 "prediction": None if failed else (f"It is {gold}." if right else "No idea <b>really</b>"),
+                                 "em": None if failed else False, "contains": None if failed else right,
+                                 "em_extracted": None if failed else right,
+                                 "latency_s": rng.lognormvariate(-1, 0.4), "prompt_tokens": 30, "completion_tokens": 8,
+                                 "cost_usd": 0.0001 if model.startswith("openai") else None, "cached": False,
+                                 "attempts": 1, "error": "Timeout: synthetic" if failed else None})
+                items += rows
+                metrics += _metrics(run_id, pack_id, rows)
+            run = {"run_id": run_id, "started_at": at, "finished_at": at + timedelta(seconds=9), "suite": "tinyqa",
+                   "model": model, "prompt_template": "qa-v1", "pack_ids": list(PACKS), "trigger": "nightly",
+                   "status": "errors" if any(r["error"] for r in items) else "complete"}
+            date = f"{at:%Y-%m-%d}"
+            store.write(root, "items", items, run_id, date)
+            store.write(root, "metrics", metrics, run_id, date)
+            store.write(root, "runs", [run], run_id, date)
+    for j, tokenizer in enumerate(("local", "tiktoken:o200k_base")):
+        run_id = f"drift-{j}"
+        rows = [{"run_id": run_id, "tokenizer": tokenizer, "item_id": f"{lang}-{i:03d}", "pack_id": pack_id,
+                 "lang": lang, "n_tokens": 10 + i, "ids_sha": "a" if j and i % 3 == 0 else "b",
+                 "baseline_ids_sha": "b", "changed": bool(j and i % 3 == 0)}
+                for pack_id, qs in PACKS.items() for i, (lang, _, _) in enumerate(qs)]
+        store.write(root, "drift", rows, run_id, "2026-10-09")
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """The Vega bundle cache for this module: built once, never in the user's cache."""
+    path = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TINYQA_CACHE_DIR", str(path))
+        yield path
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, cache):
+    root = tmp_path_factory.mktemp("store") / "reports"
+    fill(root)
+    out = tmp_path_factory.mktemp("site")
+    page = dashboard.build(root, out)
+    return root, page, page.read_text(encoding="utf-8")
+
+
+def test_page_has_every_section_and_chart(built):
+    root, page, html = built
+    d = dashboard.gather(root)
+    assert d.n_qa_runs == RUNS_PER_MODEL * len(MODELS)
+    assert set(d.charts) == {"chart-latest", "chart-packs", "chart-langs", "chart-latency", "chart-cost", "chart-drift"}
+    for section in ("status", "packs", "langs", "flips", "drift", "perf"):
+        assert f'<section id="{section}">' in html
+    assert len(d.status) == len(MODELS) * len(PACKS)
+    status = {(s["series"], s["pack"]): s for s in d.status}
+    gpt = status[("openai/gpt-4o-mini", "core_en")]
+    assert gpt["value"] == 0 and gpt["delta"] == -1 and gpt["verdict"] == "worse"
+    assert gpt["flips"] == "10↓ 0↑" and gpt["p"] < 0.01
+    assert status[("ollama/llama3", "core_en")]["errors"] == 1
+    flips = {g["series"]: g for g in d.flips}
+    assert flips["openai/gpt-4o-mini"]["regressed"] == 18 and d.flips[0]["series"] == "openai/gpt-4o-mini"
+    # the errored item is never a flip
+    assert all(i["item_id"] != "en-003" for i in flips["ollama/llama3"]["items"])
+    assert [t["changed"] for t in d.drift_summary] == [0, 7]
+    assert d.has_cost and d.verdicts["worse"] >= 1
+
+
+def test_all_text_is_escaped(built):
+    _, _, html = built
+    assert SCRIPT_Q not in html and "<img src=x" not in html and "<b>really" not in html
+    assert "&lt;script&gt;document.title=&#34;pwned&#34;&lt;/script&gt; What is 2 + 2?" in html
+    assert "No idea &lt;b&gt;really&lt;/b&gt;" in html
+    specs = re.search(r'<script type="application/json" id="tinyqa-specs">(.*?)</script>', html, re.S).group(1)
+    assert "<" not in specs and "\\u003cimg" in specs
+    assert EVIL_MODEL in json.dumps(json.loads(specs), ensure_ascii=False)
+
+
+def test_script_json_cannot_close_its_element():
+    text = dashboard.script_json({"q": "</script><script>alert(1)</script>&"})
+    assert "<" not in text and ">" not in text and "&" not in text
+    assert json.loads(text) == {"q": "</script><script>alert(1)</script>&"}
+
+
+def test_empty_store_builds_and_missing_store_is_input_error(tmp_path, cache):
+    (tmp_path / "empty").mkdir()
+    html = dashboard.build(tmp_path / "empty", tmp_path / "site").read_text(encoding="utf-8")
+    assert "No tiny QA runs in this store yet" in html and "No tokenizer drift runs" in html
+    with pytest.raises(InputError, match="no report store at"):
+        dashboard.build(tmp_path / "nowhere", tmp_path / "site2")
+
+
+def test_memory_store_renders(cache):
+    fill("memory://tinyqa-dash/reports", runs_per_model=2)
+    d = dashboard.gather("memory://tinyqa-dash/reports")
+    assert d.n_qa_runs == 2 * len(MODELS) and "chart-packs" in d.charts
+    import fsspec
+
+    fsspec.filesystem("memory").rm("/tinyqa-dash", recursive=True)
+
+
+def test_cli_report(built, tmp_path, tinyqa_bin, cache):
+    root, _, _ = built
+    env = dict(os.environ, TINYQA_CACHE_DIR=str(cache))
+    res = subprocess.run([tinyqa_bin, "report", "--reports", str(root), "--out", str(tmp_path / "site")],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "site" / "index.html").is_file() and "dashboard written to" in res.stdout
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _chromium(page, tmp_path, *args):
+    cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+           f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=15000", *args, page.as_uri()]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.skipif(chromium() is None, reason="chromium not found (`make test` installs Debian's chromium)")
+def test_page_draws_in_headless_chromium(built, tmp_path):
+    _, page, _ = built
+    dom = _chromium(page, tmp_path, "--dump-dom").stdout
+    n_charts = len(dashboard.gather(built[0]).charts)
+    assert f'data-charts-drawn="{n_charts}"' in dom and 'data-charts-failed="0"' in dom, dom[-2000:]
+    for chart_id in ("chart-latest", "chart-packs", "chart-langs", "chart-latency", "chart-cost", "chart-drift"):
+        tail = dom.split(f'id="{chart_id}"', 1)[1][:3000]
+        assert re.search(r"<svg[^>]*class=\"marks\"", tail), chart_id   # vega drew it as SVG
+    assert f"<title>{TITLE}</title>" in dom  # the item's <script> never ran
+    assert "&lt;script&gt;document.title=\"pwned\"&lt;/script&gt; What is 2 + 2?" in dom
+
+    from PIL import Image
+
+    shot = tmp_path / "shot.png"
+    _chromium(page, tmp_path, f"--screenshot={shot}", "--window-size=1400,2400")
+    img = Image.open(shot).convert("RGB")
+    assert img.size == (1400, 2400)
+    colors = img.getcolors(maxcolors=1 << 20)
+    def near(rgb, tol=40):
+        return sum(c for c, p in colors if sum(abs(a - b) for a, b in zip(p, rgb)) <= tol)
+    # Each model's colour (the palette's first three) drawn in the charts: lines, bands and dots.
+    for hex_ in dashboard.PALETTE[:3]:
+        rgb = tuple(int(hex_[i:i + 2], 16) for i in (1, 3, 5))
+        assert near(rgb) > 400, hex_
