@@ -37,6 +37,9 @@ HEADLINE = "contains"  # the metric of the status table, the flips and the verdi
 METRICS = {"contains": "contains the answer", "em": "exact match", "em_extracted": "exact match (extracted)"}
 PALETTE = ["#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b279a2",
            "#ff9da6", "#9d755d", "#bab0ac"]
+# The drift suite's per-language metrics shown first (suites/drift.py writes them to metrics).
+DRIFT_METRICS = ("fertility", "chars_per_token", "split_word_rate", "single_token_retention",
+                 "byte_fallback_rate", "roundtrip_fidelity")
 ALPHA = 0.05       # a change is "worse"/"better" when McNemar's p is below this
 MAX_FLIPS = 200    # flipped items listed per model; the counts always cover all of them
 
@@ -56,8 +59,8 @@ class Dashboard:
     langs: list[str] = field(default_factory=list)
     status: list[dict] = field(default_factory=list)
     flips: list[dict] = field(default_factory=list)
-    drift: list[dict] = field(default_factory=list)          # latest run per tokenizer, per language
-    drift_summary: list[dict] = field(default_factory=list)  # the same, one row per tokenizer
+    drift: list[dict] = field(default_factory=list)         # latest run per tokenizer, per language
+    drift_metrics: list[str] = field(default_factory=list)  # the drift suite's metric names present
     perf: list[dict] = field(default_factory=list)
     charts: dict[str, dict] = field(default_factory=dict)
     verdicts: dict[str, int] = field(default_factory=dict)
@@ -153,12 +156,17 @@ def gather(reports: Path | str) -> Dashboard:
     d.has_cost = any(p["cost"] for p in perf)
 
     drift = _rows(con, """
-        select run_id, tokenizer, lang, count(*) as n, count_if(changed) as changed,
+        select run_id, tokenizer, lang, count(*) as n, count(*) filter (where changed) as changed,
                count(baseline_ids_sha) as with_baseline, avg(n_tokens) as tokens, max(date) as date
         from drift group by all""")
+    drift_metrics: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+    if drift:
+        for m in _rows(con, """select run_id, slice, metric, value from metrics
+                               where suite = 'drift' and slice like 'lang=%' and value is not null"""):
+            drift_metrics[(m["run_id"], m["slice"][5:])][m["metric"]] = m["value"]
     started = {r["run_id"]: r["t"] for r in runs}
-    d.drift = _drift_latest([r | {"t": started.get(r["run_id"])} for r in drift])
-    d.drift_summary = _drift_summary(d.drift)
+    d.drift = _drift_latest([r | {"t": started.get(r["run_id"])} for r in drift], drift_metrics)
+    d.drift_metrics = _drift_metric_names(d.drift)
 
     d.charts = _charts(d, pack_rows, lang_rows, perf, colors)
     return d
@@ -318,34 +326,36 @@ def _perf_table(perf: list[dict]) -> list[dict]:
     return rows
 
 
-def _drift_latest(rows: list[dict]) -> list[dict]:
-    """The latest drift run per tokenizer, one row per language."""
+def _drift_latest(rows: list[dict], metrics: dict[tuple[str, str], dict[str, float]]) -> list[dict]:
+    """The latest drift run per tokenizer, one row per language: items, items whose token ids
+    changed among those with a baseline (None without a baseline) and their share, mean tokens
+    per item, and that run's per-language drift metrics. The first row of each tokenizer
+    carries `span`, the number of its rows."""
     latest: dict[str, tuple] = {}
     for r in rows:
         key = (r["t"] or 0, r["date"] or "", r["run_id"])
         if r["tokenizer"] not in latest or key > latest[r["tokenizer"]]:
             latest[r["tokenizer"]] = key
-    out = [r | {"when": _when(r["t"]) if r["t"] else (r["date"] or "-"),
-                "share": r["changed"] / r["n"] if r["n"] else 0.0}
-           for r in rows if latest[r["tokenizer"]][2] == r["run_id"]]
-    return sorted(out, key=lambda r: (r["tokenizer"], r["lang"] or ""))
-
-
-def _drift_summary(rows: list[dict]) -> list[dict]:
-    """Per tokenizer (its latest run): items, changed, share, mean tokens per item, and the
-    languages with changed items as (lang, changed, items)."""
-    out: dict[str, dict] = {}
+    out = []
     for r in rows:
-        t = out.setdefault(r["tokenizer"], {"tokenizer": r["tokenizer"], "run_id": r["run_id"], "when": r["when"],
-                                            "n": 0, "changed": 0, "with_baseline": 0, "token_sum": 0.0, "langs": []})
-        t["n"] += r["n"]
-        t["changed"] += r["changed"]
-        t["with_baseline"] += r["with_baseline"]
-        t["token_sum"] += (r["tokens"] or 0.0) * r["n"]
-        if r["changed"]:
-            t["langs"].append((r["lang"], r["changed"], r["n"]))
-    return [t | {"share": t["changed"] / t["n"] if t["n"] else 0.0,
-                 "tokens": t["token_sum"] / t["n"] if t["n"] else None} for t in out.values()]
+        if latest[r["tokenizer"]][2] != r["run_id"]:
+            continue
+        based = r["with_baseline"] or 0
+        out.append(r | {"when": _when(r["t"]) if r["t"] else (r["date"] or "-"),
+                        "changed": r["changed"] if based else None,
+                        "share": r["changed"] / based if based else None,
+                        "metrics": metrics.get((r["run_id"], r["lang"]), {}), "span": 0})
+    out.sort(key=lambda r: (r["tokenizer"], r["lang"] or ""))
+    first: dict[str, dict] = {}
+    for r in out:
+        first.setdefault(r["tokenizer"], r)["span"] += 1
+    return out
+
+
+def _drift_metric_names(rows: list[dict]) -> list[str]:
+    """The drift metrics present, the best known first."""
+    present = {m for r in rows for m in r["metrics"]}
+    return [m for m in DRIFT_METRICS if m in present] + sorted(present - set(DRIFT_METRICS))
 
 
 # ----------------------------------------------------------------------------- charts
@@ -372,14 +382,16 @@ def _charts(d: Dashboard, pack_rows: list[dict], lang_rows: list[dict], perf: li
     if perf:
         charts["chart-latency"] = _latency_chart(alt, color, trend_window(perf) > 1)
         charts["chart-cost"] = _cost_chart(alt, color, d.has_cost, trend_window(perf) > 1)
-    if d.drift:
-        charts["chart-drift"] = _drift_chart(alt, max(r["share"] for r in d.drift))
+    shares = [r["share"] for r in d.drift if r["share"] is not None]
+    if shares or "fertility" in d.drift_metrics:
+        charts["chart-drift"] = _drift_chart(alt, max(shares) if shares else None, "fertility" in d.drift_metrics,
+                                             len({r["lang"] for r in d.drift}) * len({r["tokenizer"] for r in d.drift}))
     data = {"latest": [{k: s[k] for k in ("series", "pack", "value", "lo", "hi", "n", "run", "when")}
                        for s in latest],
             "packs": pack_rows, "langs": lang_rows,
             "perf": [{k: p[k] for k in ("series", "t", "run_id", "p50", "p95", "tokens", "cost", "n")} for p in perf],
             "drift": [{k: r[k] for k in ("tokenizer", "lang", "n", "changed", "share", "tokens", "run_id")}
-                      for r in d.drift]}
+                      | {"fertility": r["metrics"].get("fertility")} for r in d.drift]}
     names = {"chart-latest": "latest", "chart-packs": "packs", "chart-langs": "langs",
              "chart-latency": "perf", "chart-cost": "perf", "chart-drift": "drift"}
     specs = {}
@@ -428,7 +440,7 @@ def _over_time(alt, color, name: str, what: str, facets: int, window: int):
     zoom = alt.selection_interval(bind="scales", encodings=["x"])
     dense = window > 1
     base = alt.Chart().transform_filter(alt.datum.metric == metric).encode(
-        x=alt.X("t:T", title=None, axis=alt.Axis(labelOverlap=True, grid=False)), color=color)
+        x=alt.X("t:T", title=None, axis=alt.Axis(labelOverlap=True, grid=False, tickCount=8)), color=color)
     band = base.mark_area(opacity=0.10 if dense else 0.16, interpolate="monotone").encode(
         y=alt.Y("lo:Q", title="share correct", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%", tickCount=5)),
         y2="hi:Q")
@@ -462,11 +474,12 @@ def _latency_chart(alt, color, dense: bool):
     return alt.Chart(alt.Data(name="perf")).transform_fold(["p50", "p95"], as_=["quantile", "s"]).transform_filter(
         "isValid(datum.s) && datum.s > 0").mark_line(
         strokeWidth=1.2 if dense else 1.6, interpolate="monotone", point=point).encode(
-        x=alt.X("t:T", title=None, axis=alt.Axis(labelOverlap=True, grid=False)),
+        x=alt.X("t:T", title=None, axis=alt.Axis(labelOverlap=True, grid=False, tickCount=8)),
         y=alt.Y("s:Q", title="seconds per answer (not cached, log scale)", scale=alt.Scale(type="log")),
         color=color,
         strokeDash=alt.StrokeDash("quantile:N", title="latency", scale=alt.Scale(domain=["p50", "p95"], range=[[1, 0], [5, 3]]),
-                                  legend=alt.Legend(orient="top", symbolType="stroke", symbolStrokeWidth=2)),
+                                  legend=alt.Legend(orient="top", symbolType="stroke", symbolStrokeWidth=2,
+                                                    symbolStrokeColor="#555")),
         tooltip=[alt.Tooltip("series:N", title="model"), alt.Tooltip("quantile:N"),
                  alt.Tooltip("s:Q", format=".2f", title="seconds"), alt.Tooltip("run_id:N", title="run"),
                  alt.Tooltip("t:T", title="started", format="%Y-%m-%d %H:%M")],
@@ -479,7 +492,7 @@ def _cost_chart(alt, color, has_cost: bool, dense: bool):
     point = False if dense else alt.OverlayMarkDef(size=14, filled=True)
     return alt.Chart(alt.Data(name="perf")).transform_filter(f"isValid(datum.{field})").mark_line(
         strokeWidth=1.2 if dense else 1.6, interpolate="monotone", point=point).encode(
-        x=alt.X("t:T", title=None, axis=alt.Axis(labelOverlap=True, grid=False)),
+        x=alt.X("t:T", title=None, axis=alt.Axis(labelOverlap=True, grid=False, tickCount=8)),
         y=alt.Y(f"{field}:Q", title=title),
         color=color,
         tooltip=[alt.Tooltip("series:N", title="model"), alt.Tooltip(f"{field}:Q", format=fmt, title=title),
@@ -488,18 +501,29 @@ def _cost_chart(alt, color, has_cost: bool, dense: bool):
     ).properties(width="container", height=220)
 
 
-def _drift_chart(alt, top: float):
-    """Share of items whose token ids changed, per language, a bar per tokenizer."""
-    return alt.Chart(alt.Data(name="drift")).mark_bar(cornerRadiusEnd=2).encode(
-        x=alt.X("lang:N", title="language", axis=alt.Axis(labelAngle=0)),
-        xOffset="tokenizer:N",
-        y=alt.Y("share:Q", title="items whose token ids changed", scale=alt.Scale(domain=[0, max(0.1, top)], nice=True),
-                axis=alt.Axis(format="%")),
-        color=alt.Color("tokenizer:N", scale=alt.Scale(scheme="dark2"), legend=alt.Legend(orient="top", labelLimit=360)),
-        tooltip=[alt.Tooltip("tokenizer:N"), alt.Tooltip("lang:N"), alt.Tooltip("changed:Q"),
-                 alt.Tooltip("n:Q", title="items"), alt.Tooltip("share:Q", format=".0%"),
-                 alt.Tooltip("tokens:Q", format=".1f", title="mean tokens"), alt.Tooltip("run_id:N", title="run")],
-    ).properties(width="container", height=200)
+def _drift_chart(alt, top: float | None, fertility: bool, bars: int):
+    """Per language, a bar per tokenizer: the share of items whose token ids changed against
+    the baseline (when any run had one) and the fertility, tokens per word (when measured)."""
+    base = alt.Chart(alt.Data(name="drift")).encode(
+        x=alt.X("lang:N", title="language", axis=alt.Axis(labelAngle=0)), xOffset="tokenizer:N",
+        color=alt.Color("tokenizer:N", scale=alt.Scale(scheme="dark2"),
+                        legend=alt.Legend(orient="top", labelLimit=360, labelFontSize=12)))
+    tips = [alt.Tooltip("tokenizer:N"), alt.Tooltip("lang:N"), alt.Tooltip("n:Q", title="items"),
+            alt.Tooltip("changed:Q"), alt.Tooltip("share:Q", format=".0%", title="changed share"),
+            alt.Tooltip("fertility:Q", format=".3f", title="tokens per word"),
+            alt.Tooltip("tokens:Q", format=".1f", title="mean tokens"), alt.Tooltip("run_id:N", title="run")]
+    panels = []
+    width = min(560 if top is not None and fertility else 1120, 80 + 40 * bars)
+    if top is not None:
+        panels.append(base.transform_filter("isValid(datum.share)").mark_bar(cornerRadiusEnd=2).encode(
+            y=alt.Y("share:Q", title="items whose token ids changed", axis=alt.Axis(format="%"),
+                    scale=alt.Scale(domain=[0, max(0.1, top)], nice=True)),
+            tooltip=tips).properties(width=width, height=200))
+    if fertility:
+        panels.append(base.transform_filter("isValid(datum.fertility)").mark_bar(cornerRadiusEnd=2).encode(
+            y=alt.Y("fertility:Q", title="tokens per word (fertility)", scale=alt.Scale(zero=True)),
+            tooltip=tips).properties(width=width, height=200))
+    return panels[0] if len(panels) == 1 else alt.hconcat(*panels, spacing=40)
 
 
 # ----------------------------------------------------------------------------- page

@@ -81,13 +81,18 @@ def fill(root, runs_per_model=RUNS_PER_MODEL):
             store.write(root, "items", items, run_id, date)
             store.write(root, "metrics", metrics, run_id, date)
             store.write(root, "runs", [run], run_id, date)
-    for j, tokenizer in enumerate(("local", "tiktoken:o200k_base")):
+    for j, tokenizer in enumerate(("local", "tiktoken:o200k_base", "no-baseline")):
         run_id = f"drift-{j}"
+        based = tokenizer != "no-baseline"
         rows = [{"run_id": run_id, "tokenizer": tokenizer, "item_id": f"{lang}-{i:03d}", "pack_id": pack_id,
                  "lang": lang, "n_tokens": 10 + i, "ids_sha": "a" if j and i % 3 == 0 else "b",
-                 "baseline_ids_sha": "b", "changed": bool(j and i % 3 == 0)}
+                 "baseline_ids_sha": "b" if based else None, "changed": bool(j and i % 3 == 0) if based else None}
                 for pack_id, qs in PACKS.items() for i, (lang, _, _) in enumerate(qs)]
         store.write(root, "drift", rows, run_id, "2026-10-09")
+        store.write(root, "metrics", [{"run_id": run_id, "suite": "drift", "slice": f"lang={lang}", "metric": m,
+                                       "value": v + j / 10, "n": 40}
+                                      for lang in ("en", "fr") for m, v in (("fertility", 1.3), ("split_word_rate", 0.1))],
+                    run_id, "2026-10-09")
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +130,12 @@ def test_page_has_every_section_and_chart(built):
     assert flips["openai/gpt-4o-mini"]["regressed"] == 18 and d.flips[0]["series"] == "openai/gpt-4o-mini"
     # the errored item is never a flip
     assert all(i["item_id"] != "en-003" for i in flips["ollama/llama3"]["items"])
-    assert [t["changed"] for t in d.drift_summary] == [0, 7]
+    drift = {(r["tokenizer"], r["lang"]): r for r in d.drift}
+    assert drift[("tiktoken:o200k_base", "en")]["changed"] == 4 and drift[("local", "fr")]["changed"] == 0
+    assert drift[("tiktoken:o200k_base", "fr")]["share"] == 3 / 8
+    assert drift[("no-baseline", "en")]["changed"] is None and drift[("no-baseline", "en")]["share"] is None
+    assert drift[("local", "fr")]["metrics"] == {"fertility": 1.3, "split_word_rate": 0.1}
+    assert d.drift_metrics == ["fertility", "split_word_rate"]
     assert d.has_cost and d.verdicts["worse"] >= 1
 
 

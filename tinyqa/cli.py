@@ -521,6 +521,65 @@ def report(
     out.print(f"dashboard written to {page} (open file://{page.resolve()})", markup=False)
 
 
+@app.command("lmeval")
+def lmeval_cmd(
+    model: Annotated[str, typer.Option(help="`local` (the embedded model), the model an --api-base server serves "
+                                            "(openai/NAME sends NAME), or a model folder for hf/vllm.")],
+    tasks: Annotated[str, typer.Option(help="lm-eval tasks and tinyqa packs (tinyqa_core_en or a pack folder), comma-separated.")],
+    api_base: Annotated[Optional[str], typer.Option(help="Base URL of an OpenAI-compatible server (…/v1).")] = None,
+    backend: Annotated[str, typer.Option(help="local-chat-completions, local-completions, hf or vllm.")] = "local-chat-completions",
+    limit: Annotated[Optional[float], typer.Option(help="Docs per task (a fraction of each below 1).")] = None,
+    batch_size: Annotated[Optional[str], typer.Option(help="A number, auto or auto:N (default 1 on API backends, auto on GPU).")] = None,
+    num_fewshot: Annotated[Optional[int], typer.Option(min=0, help="Few-shot examples (default: each task's own).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for lm-eval's samplers and the model.")] = 1234,
+    chat_template: Annotated[Optional[bool], typer.Option("--chat-template/--no-chat-template", help="Apply the chat template (default: on for local-chat-completions only).")] = None,
+    concurrency: Annotated[Optional[int], typer.Option(min=1, max=256, help="Requests in flight on API backends (default 1 for `local`, else 8).")] = None,
+    model_args: Annotated[Optional[str], typer.Option(help="More lm-eval model arguments, k=v,k=v (override tinyqa's).")] = None,
+    allow_hub: Annotated[bool, typer.Option("--allow-hub", help="Let lm-eval download datasets and models from the Hugging Face Hub.")] = False,
+    reports: Reports = DEFAULT_REPORTS,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show lm-eval's and Prefect's logs and progress bars.")] = False,
+) -> None:
+    """Full lm-evaluation-harness suites (and tinyqa packs as lm-eval tasks) on any model;
+    metrics and items go to the report store. Offline unless --allow-hub."""
+    from tinyqa.suites import lmeval
+
+    settings = lmeval.Settings(model=model, tasks=tuple(tasks.split(",")), backend=backend, api_base=api_base,
+                               limit=lmeval.parse_limit(limit), batch_size=lmeval.parse_batch_size(batch_size),
+                               num_fewshot=num_fewshot, seed=seed, chat_template=chat_template,
+                               concurrency=concurrency, model_args=lmeval.parse_model_args(model_args),
+                               allow_hub=allow_hub)
+    lmeval.check(settings)
+    if not verbose:
+        for var in ("TQDM_DISABLE", "HF_DATASETS_DISABLE_PROGRESS_BARS", "HF_HUB_DISABLE_PROGRESS_BARS"):
+            os.environ.setdefault(var, "1")
+    _quiet_prefect(verbose)
+    from tinyqa.flows.lmeval import lmeval_suite
+
+    result = lmeval_suite(model=model, tasks=list(settings.tasks), backend=backend, api_base=api_base,
+                          limit=settings.limit, batch_size=settings.batch_size, num_fewshot=num_fewshot, seed=seed,
+                          chat_template=chat_template, concurrency=concurrency, model_args=settings.model_args,
+                          allow_hub=allow_hub, reports=str(reports), verbose=verbose)
+    rows = {(m["pack_id"], m["slice"], m["metric"]): m for m in result["metrics"]}
+    table = Table("task", "metric", "filter", "value", "stderr", "n",
+                  title=f"lm-eval {result['lm_eval_version']} · {model} · {backend}")
+    for (task_id, slice_, metric), m in rows.items():
+        if metric.endswith("_stderr") or metric in ("tinyqa_exact_match", "em_disagreements"):
+            continue
+        se = rows.get((task_id, slice_, f"{metric}_stderr"))
+        table.add_row(task_id, metric, slice_.removeprefix("filter="), f"{m['value']:.4f}",
+                      "-" if se is None else f"{se['value']:.4f}", "-" if m["n"] is None else str(m["n"]))
+    out.print(table)
+    for a in result["agreement"]:
+        same = "agrees with" if not a["differ"] else f"differs on {len(a['differ'])} item(s) from"
+        out.print(f"{a['task']} (filter {a['filter']}): lm-eval exact_match {a['k_lmeval']}/{a['n']} "
+                  f"{same} tinyqa's EM {a['k_tinyqa']}/{a['n']} on the same answers", markup=False)
+        for d in a["differ"][:20]:
+            out.print(f"  {d['item_id']}: {d['prediction']!r} lm-eval {'right' if d['lmeval_em'] else 'wrong'}, "
+                      f"tinyqa {'right' if d['tinyqa_em'] else 'wrong'}: {d['why']}", markup=False)
+    out.print(f"reports written to {reports}/ (run {result['run']['run_id']}) · lm-eval "
+              f"{result['timings']['lm_eval_s']:.1f} s", markup=False)
+
+
 def main() -> None:
     try:
         app()
