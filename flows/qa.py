@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from datetime import datetime
 from pathlib import Path
 
 from prefect import flow, task
@@ -19,6 +20,7 @@ from tinyqa.models import llm, local
 from tinyqa.pack import resolve_packs
 from tinyqa.reports import store
 from tinyqa.suites import qa
+from tinyqa.suites.checkpoint import Checkpoint
 from tinyqa.suites.templates import DEFAULT, load_template
 
 
@@ -63,15 +65,24 @@ def publish_artifacts(run: dict, metrics: list[dict], reports: str) -> None:
 @task(name="tiny-qa", cache_policy=NO_CACHE)
 def tiny_qa(model: str, packs: list[str], api_base: str | None = None, template: str = DEFAULT,
             concurrency: int | None = None, use_cache: bool = True, reports: str = "reports",
-            return_items: bool = False) -> dict:
+            return_items: bool = False, resume: str | None = None) -> dict:
     """Ask every item of `packs` of `model`, score, write the runs/items/metrics reports and
-    publish the summary as Prefect artifacts."""
+    publish the summary as Prefect artifacts. Answers are checkpointed as they come; `resume`
+    finishes an interrupted run (its settings come from its checkpoint)."""
+    if resume:
+        checkpoint = Checkpoint.load(reports, resume)
+        model, packs, api_base, template = (checkpoint.meta[k] for k in ("model", "packs", "api_base", "template"))
+        run_id, started = resume, datetime.fromisoformat(checkpoint.meta["started_at"])
+    else:
+        started = runinfo.now()
+        run_id = runinfo.new_run_id(started)
+        checkpoint = Checkpoint.create(reports, run_id, {"model": model, "packs": packs, "api_base": api_base,
+                                                         "template": template, "started_at": started.isoformat()})
     pack_objs = resolve_packs(packs)
     tmpl = load_template(template)
-    started = runinfo.now()
-    run_id = runinfo.new_run_id(started)
     with reach(model, api_base) as target:
-        items = qa.ask(run_id, pack_objs, target, tmpl, concurrency=concurrency, use_cache=use_cache)
+        items = qa.ask(run_id, pack_objs, target, tmpl, concurrency=concurrency, use_cache=use_cache,
+                       checkpoint=checkpoint)
     metrics = qa.metrics(run_id, items)
     errors = sum(r["error"] is not None for r in items)
     run = {
@@ -83,16 +94,17 @@ def tiny_qa(model: str, packs: list[str], api_base: str | None = None, template:
         "status": "errors" if errors else "complete",
     }
     write_reports(reports, run, items, metrics)
+    checkpoint.remove()
     publish_artifacts(run, metrics, reports)
     return {"run": run, "metrics": metrics, "errors": errors, **({"items": items} if return_items else {})}
 
 
 @flow(name="qa-run")
-def qa_run(model: str, packs: list[str], api_base: str | None = None, template: str = DEFAULT,
+def qa_run(model: str | None, packs: list[str] | None, api_base: str | None = None, template: str = DEFAULT,
            concurrency: int | None = None, use_cache: bool = True, reports: str = str(Path("reports")),
-           return_items: bool = False) -> dict:
-    """Tiny QA on any model and packs, reports written."""
-    return tiny_qa(model, packs, api_base, template, concurrency, use_cache, reports, return_items)
+           return_items: bool = False, resume: str | None = None) -> dict:
+    """Tiny QA on any model and packs, reports written; or finish the interrupted run `resume`."""
+    return tiny_qa(model, packs, api_base, template, concurrency, use_cache, reports, return_items, resume)
 
 
 @flow(name="smoke")

@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 
 from tinyqa.errors import InputError
 from tinyqa.reports import store
@@ -72,7 +73,7 @@ def build(reports: Path | str, out: Path | str) -> Path:
     """Read the store at `reports` (a folder or a filesystem URL) and write `out/index.html`
     atomically; returns its path. A store location that does not exist is an InputError."""
     fs, base = store.filesystem(reports)
-    if fs.get_file_info(base).type == store.pafs.FileType.NotFound:
+    if fs.get_file_info(base).type == pafs.FileType.NotFound:
         raise InputError(f"--reports: no report store at {reports} (write one with `tinyqa run` or `tinyqa smoke`)")
     page = render(gather(reports))
     folder = Path(out)

@@ -13,6 +13,7 @@ from tinyqa.models.cache import ResponseCache
 from tinyqa.models.llm import Target, complete
 from tinyqa.pack import Item, Pack
 from tinyqa.suites import scoring
+from tinyqa.suites.checkpoint import Checkpoint
 from tinyqa.suites.stats import percentile, wilson
 from tinyqa.suites.templates import Template
 
@@ -44,31 +45,41 @@ def item_row(run_id: str, pack_id: str, item: Item, answer) -> dict:
     }
 
 
-async def _ask_all(run_id: str, packs: list[Pack], t: Target, template: Template,
-                   concurrency: int, cache: ResponseCache | None, progress: Progress | None) -> list[dict]:
+async def _ask_all(run_id: str, packs: list[Pack], t: Target, template: Template, concurrency: int,
+                   cache: ResponseCache | None, progress: Progress | None,
+                   checkpoint: Checkpoint | None) -> list[dict]:
     gate = asyncio.Semaphore(concurrency)
-    bar = progress.add_task(f"asking {t.label}", total=sum(len(p.items) for p in packs)) if progress else None
+    done = checkpoint.answered() if checkpoint else {}
+    bar = progress.add_task(f"asking {t.label}", total=sum(len(p.items) for p in packs),
+                            completed=len(done)) if progress else None
 
     async def one(pack: Pack, item: Item) -> dict:
+        if (pack.id, item.id) in done:
+            return done[(pack.id, item.id)]
         async with gate:
             answer = await complete(t, template.messages(item.text, item.lang), cache=cache,
                                     timeout=t.timeout)
+        row = item_row(run_id, pack.id, item, answer)
+        if checkpoint:
+            checkpoint.append(row)
         if progress:
             progress.advance(bar)
-        return item_row(run_id, pack.id, item, answer)
+        return row
 
     return await asyncio.gather(*(one(p, i) for p in packs for i in p.items))
 
 
 def ask(run_id: str, packs: list[Pack], t: Target, template: Template, *,
-        concurrency: int | None = None, use_cache: bool = True) -> list[dict]:
+        concurrency: int | None = None, use_cache: bool = True,
+        checkpoint: Checkpoint | None = None) -> list[dict]:
     """Ask every item (at most `concurrency` in flight, default the target's); rows in pack
-    and item order. A progress bar shows on a terminal."""
+    and item order. Items already answered in `checkpoint` are not asked again; new answers
+    are appended to it as they come. A progress bar shows on a terminal."""
     concurrency = concurrency or t.concurrency
     cache = ResponseCache() if use_cache else None
     progress = Progress(transient=True, console=Console(stderr=True)) if sys.stderr.isatty() else None
     with progress or contextlib.nullcontext():
-        return asyncio.run(_ask_all(run_id, packs, t, template, concurrency, cache, progress))
+        return asyncio.run(_ask_all(run_id, packs, t, template, concurrency, cache, progress, checkpoint))
 
 
 def _slices(row: dict) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -95,25 +96,47 @@ def _finish(result: dict, min_em: float, min_contains: float, reports: Path) -> 
 
 @app.command()
 def run(
-    model: Annotated[str, typer.Option(help="LiteLLM model string, or `local` for the embedded model.")],
+    model: Annotated[Optional[str], typer.Option(help="LiteLLM model string, or `local` for the embedded model.")] = None,
     packs: PacksOpt = "core_en",
     api_base: Annotated[Optional[str], typer.Option(help="Base URL of an OpenAI-compatible server.")] = None,
     template: Annotated[str, typer.Option(help="Prompt template name or TOML file.")] = "qa-v1",
     concurrency: Annotated[Optional[int], typer.Option(min=1, max=256, help="Requests in flight (default 16; 1 for `local`).")] = None,
     no_cache: NoCache = False,
+    resume: Annotated[Optional[str], typer.Option(help="Finish an interrupted run: its answered items are not asked again.")] = None,
     min_em: Annotated[float, typer.Option(min=0, max=1, help="Fail below this EM per pack.")] = 0.0,
     min_contains: Annotated[float, typer.Option(min=0, max=1, help="Fail below this contains per pack.")] = 0.0,
     reports: Reports = DEFAULT_REPORTS,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
 ) -> None:
     """Run the tiny QA suite on any model and packs; write reports; print the summary."""
+    if resume:
+        from tinyqa.suites.checkpoint import Checkpoint
+
+        meta = Checkpoint.load(reports, resume).meta
+        model, packs, api_base, template = meta["model"], ",".join(meta["packs"]), meta["api_base"], meta["template"]
+    elif model is None:
+        raise InputError("--model is required (or --resume RUN_ID)")
     _check_run_inputs(model, packs, api_base, template)
     _quiet_prefect(verbose)
     from tinyqa.flows.qa import qa_run
 
-    result = qa_run(model=model, packs=packs.split(","), api_base=api_base, template=template,
-                    concurrency=concurrency, use_cache=not no_cache, reports=str(reports))
+    started = time.time()
+    try:
+        result = qa_run(model=model, packs=packs.split(","), api_base=api_base, template=template,
+                        concurrency=concurrency, use_cache=not no_cache, reports=str(reports), resume=resume)
+    except KeyboardInterrupt:
+        _resume_hint(reports, started)
+        raise
     _finish(result, min_em, min_contains, reports)
+
+
+def _resume_hint(reports: Path, since: float) -> None:
+    from tinyqa.suites.checkpoint import FOLDER
+
+    for cp in sorted((reports / FOLDER).glob("*.jsonl")) if (reports / FOLDER).is_dir() else []:
+        if cp.stat().st_mtime >= since:
+            err.print(f"tinyqa: interrupted; answered items are kept: finish with `tinyqa run --resume {cp.stem}"
+                      f"{'' if reports == DEFAULT_REPORTS else f' --reports {reports}'}`", markup=False)
 
 
 @app.command()
@@ -442,7 +465,6 @@ def gate(
 ) -> None:
     """The pull-request gate: drift + tiny QA against a baseline; exit 1 on a regression, 3 on
     an infrastructure failure. Thresholds come from [gate] in tinyqa.toml, overridden here."""
-    import time
 
     from tinyqa.suites.gate import load_baseline
 

@@ -1,0 +1,63 @@
+"""Checkpoints: a run's answered items, appended as they come, so that an interrupted run
+(Ctrl-C, a kill, a lost machine) can be finished with `--resume RUN_ID` without asking them
+again. One JSON-lines file per run under `<reports>/_checkpoints/` (outside every table): a
+header with the run's settings, then one items row a line. Removed once the run's reports
+are written."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tinyqa.errors import InputError
+
+FOLDER = "_checkpoints"
+
+
+class Checkpoint:
+    def __init__(self, path: Path, meta: dict, rows: list[dict]):
+        self.path, self.meta, self.rows = path, meta, rows
+        self._file = None
+
+    @staticmethod
+    def path_for(reports: str | Path, run_id: str) -> Path:
+        return Path(reports) / FOLDER / f"{run_id}.jsonl"
+
+    @classmethod
+    def create(cls, reports: str | Path, run_id: str, meta: dict) -> Checkpoint:
+        path = cls.path_for(reports, run_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"meta": meta}) + "\n", encoding="utf-8")
+        return cls(path, meta, [])
+
+    @classmethod
+    def load(cls, reports: str | Path, run_id: str) -> Checkpoint:
+        """The checkpoint of an interrupted run; a torn last line (the kill) is ignored."""
+        path = cls.path_for(reports, run_id)
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+            meta = json.loads(lines[0])["meta"]
+        except (OSError, IndexError, ValueError, KeyError):
+            raise InputError(f"--resume {run_id}: no checkpoint at {path} "
+                             "(only an interrupted run can be resumed)") from None
+        rows = []
+        for line in lines[1:]:
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                break
+        return cls(path, meta, rows)
+
+    def answered(self) -> dict[tuple[str, str], dict]:
+        """Rows of items answered before the interruption (errored ones are asked again)."""
+        return {(r["pack_id"], r["item_id"]): r for r in self.rows if r["error"] is None}
+
+    def append(self, row: dict) -> None:
+        if self._file is None:
+            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
+        self._file.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self._file.flush()
+
+    def remove(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        self.path.unlink(missing_ok=True)

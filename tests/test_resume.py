@@ -1,0 +1,45 @@
+"""An interrupted run keeps its answers and `--resume` finishes it without asking them again."""
+import signal
+import subprocess
+import time
+
+import pyarrow.dataset as ds
+
+from fakeserver import ScriptedServer
+
+
+def test_interrupted_run_resumes_without_asking_again(tmp_path, tinyqa_bin, cli_env):
+    from tinyqa.pack import shipped_dir
+
+    reports = tmp_path / "reports"
+    with ScriptedServer(lambda q, n: "Paris", latency=0.25) as srv:
+        args = [tinyqa_bin, "run", "--model", "openai/x", "--api-base", srv.url, "--packs", "core_en",
+                "--concurrency", "2", "--no-cache", "--reports", str(reports)]
+        proc = subprocess.Popen(args, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while sum(srv.asked.values()) < 10:                 # wait until it is well under way
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode != 0 and "Traceback" not in stderr
+        assert "--resume" in stderr, stderr
+        run_id = stderr.split("--resume ")[1].split()[0].rstrip("`")
+        asked_before = sum(srv.asked.values())
+        # The store stays readable: no table holds a half-written or partial run.
+        assert not (reports / "runs").exists() or ds.dataset(reports / "runs", partitioning="hive").count_rows() == 0
+        checkpoint = reports / "_checkpoints" / f"{run_id}.jsonl"
+        answered = len(checkpoint.read_text().splitlines()) - 1
+        assert 0 < answered < 52
+
+        res = subprocess.run([tinyqa_bin, "run", "--resume", run_id, "--reports", str(reports)],
+                             env=cli_env, capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stderr
+    asked_after = sum(srv.asked.values()) - asked_before
+    assert asked_after == 52 - answered                     # answered items were not asked again
+    items = ds.dataset(reports / "items", partitioning="hive").to_table().to_pylist()
+    assert len(items) == 52 and {r["run_id"] for r in items} == {run_id}
+    assert len({r["item_id"] for r in items}) == 52
+    assert not checkpoint.exists()
+    n = len(list((shipped_dir() / "core_en" / "data.jsonl").read_text().splitlines()))
+    assert n == 52
