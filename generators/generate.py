@@ -37,6 +37,7 @@ from tinyqa.validators.scripts import in_script
 DIFFICULTIES = ("easy", "medium", "hard")
 CATEGORY = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 LABEL_MAX = 60          # "one short answer"; the pack validator allows up to 100 characters
+QUESTION_MARKS = "?？؟;\u037e፧"  # what a question ends with: Latin, CJK fullwidth, Arabic, Greek, Ethiopic
 AVOID_SHOWN = 30        # questions already kept that a request lists as not to be repeated
 BATCH_SIZE, LOCAL_BATCH_SIZE = 8, 4
 
@@ -230,7 +231,7 @@ def candidate_item(obj: object, lang: str, difficulty: str, categories: tuple[st
                    provenance: dict) -> Item | str:
     """The candidate as an Item, or the reason it is rejected: `schema` (not an object with
     string text, label and context and a list of string aliases), `category` (not one asked
-    for), `multiline`, `length` (outside the pack validator's bounds, a label over LABEL_MAX
+    for), `multiline`, `not_a_question` (text not ending with a question mark), `length` (outside the pack validator's bounds, a label over LABEL_MAX
     characters or not shorter than its context), `label_not_in_context`, `script` (text,
     label or context not in the language's script)."""
     if not isinstance(obj, dict):
@@ -249,6 +250,8 @@ def candidate_item(obj: object, lang: str, difficulty: str, categories: tuple[st
     text, label, context = text.strip(), label.strip(), context.strip()
     if any("\n" in s or "\r" in s for s in (text, label, context)):
         return "multiline"
+    if text[-1] not in QUESTION_MARKS:
+        return "not_a_question"
     bounds = {**BOUNDS, "label": (BOUNDS["label"][0], min(BOUNDS["label"][1], LABEL_MAX))}
     if (any(not lo <= len(v) <= hi for v, (lo, hi) in
             ((text, bounds["text"]), (label, bounds["label"]), (context, bounds["context"])))
@@ -436,9 +439,9 @@ def _request(state: LangState, spec: Spec, mode: str) -> Request:
 async def generate(spec: Spec, t: llm.Target, ask: Asker) -> Outcome:
     """Ask in rounds until every language has its share or a budget (calls, tokens, cost) is
     spent. Each round sends one request per language still short (in language order, as many
-    as the call budget allows) through `ask`, then checks the replies in that order: schema,
-    category, length, label in context, script, and not a question kept before, shown as an
-    exemplar or present in an `avoid` pack; the rest of a full category is surplus. A reply
+    as the call budget allows) through `ask`, then checks the replies in that order, each candidate
+    by `candidate_item` and then not a question kept before, shown as an exemplar or present
+    in an `avoid` pack; the rest of a full category is surplus. A reply
     that cannot be read is counted by reason and its language asked again next round. When
     every request of the first round, or of two rounds in a row, failed beyond its retries
     (the endpoint is down), InfraError."""
@@ -515,7 +518,8 @@ def data_card(outcome: Outcome, pack_id: str, published: str) -> str:
         f"- published: {published}; tinyqa {tinyqa.__version__}",
         "- prompt hashes (SHA-256 of each language's system prompt; every item's "
         "`provenance.prompt_hash`): " + ", ".join(f"{k} `{v[:16]}`" for k, v in s["prompt_hashes"].items()),
-        "", "Every kept item passed: the pack schema, a requested category, one line each, length "
+        "", "Every kept item passed: the pack schema, a requested category, one line each, a question "
+        "mark ending the question, length "
         f"bounds (label at most {LABEL_MAX} characters), label verbatim in the context, the language's "
         "script, and no repeat (normalised question) of a kept item, an exemplar or an avoided pack.",
         "", "## Items per language",

@@ -85,7 +85,10 @@ RETRYABLE = (
     litellm.InternalServerError,
     litellm.ServiceUnavailableError,
     litellm.BadGatewayError,
+    TimeoutError,   # the whole call outlived `timeout` (asyncio.wait_for)
 )
+# The longest wait a Retry-After header can impose before the next attempt, in seconds.
+RETRY_AFTER_MAX = 60.0
 
 
 @dataclass
@@ -101,8 +104,11 @@ class Answer:
 
 
 def _retry_after(exc: Exception) -> float | None:
+    """The Retry-After seconds the provider sent: LiteLLM keeps the real response headers in
+    `litellm_response_headers` (its `response` is a stand-in without them)."""
     response = getattr(exc, "response", None)
-    value = getattr(response, "headers", {}).get("retry-after") if response is not None else None
+    headers = getattr(exc, "litellm_response_headers", None) or getattr(response, "headers", None) or {}
+    value = headers.get("retry-after")
     try:
         return float(value) if value is not None else None
     except ValueError:
@@ -125,7 +131,9 @@ async def complete(
     response_format: dict | None = None,
 ) -> Answer:
     """Ask once; retry transient failures with exponential backoff and jitter, honouring
-    Retry-After. A failure that outlives the retries comes back as `Answer.error`.
+    Retry-After (up to RETRY_AFTER_MAX). `timeout` bounds each attempt as a whole (a hung or
+    trickling server is a retried timeout). A failure that outlives the retries comes back
+    as `Answer.error`.
     With `cache`, an answer given before for the same key is returned, marked `cached`.
     `params` override the decoding PARAMS and `response_format` is passed on; the cache key
     holds the parameters actually sent."""
@@ -141,10 +149,12 @@ async def complete(
         if limit:
             await limit.wait()
         try:
-            resp = await litellm.acompletion(
+            # httpx's timeout bounds each read, not the whole response: a server trickling a few
+            # bytes at a time would hold the request for ever, so the whole call is bounded too.
+            resp = await asyncio.wait_for(litellm.acompletion(
                 model=t.model, messages=messages, api_base=t.api_base, api_key=_api_key(t),
                 timeout=timeout, max_retries=0, **sent,
-            )
+            ), timeout)
             text = resp.choices[0].message.content or ""
             usage = getattr(resp, "usage", None)
             cost = (getattr(resp, "_hidden_params", {}) or {}).get("response_cost")
@@ -160,7 +170,7 @@ async def complete(
         except RETRYABLE as exc:
             if attempt == max_attempts:
                 return Answer(None, time.perf_counter() - started, attempt, error=_error(exc))
-            delay = _retry_after(exc) or backoff * 2 ** (attempt - 1)
+            delay = min(_retry_after(exc) or backoff * 2 ** (attempt - 1), RETRY_AFTER_MAX)
             await asyncio.sleep(delay * random.uniform(1.0, 1.25))
         except Exception as exc:  # a non-transient provider error: recorded, not retried
             return Answer(None, time.perf_counter() - started, attempt, error=_error(exc))

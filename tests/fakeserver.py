@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
+import sys
 import threading
 import time
 from collections import Counter
@@ -64,6 +65,10 @@ def completion(text: str | None, model: str = "scripted") -> bytes:
 class _Server(ThreadingHTTPServer):
     request_queue_size = 256   # the default listen backlog of 5 stalls concurrent clients for 1 s
     daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionError):   # a client that hung up: expected
+            super().handle_error(request, client_address)
 
 
 class ScriptedServer:
@@ -167,8 +172,6 @@ class ScriptedServer:
 
 
 if __name__ == "__main__":  # a standalone server for benchmarks: `python fakeserver.py LATENCY`
-    import sys
-
     with ScriptedServer(lambda q, n: "Paris", latency=float(sys.argv[1])) as srv:
         print(srv.url, flush=True)
         threading.Event().wait()

@@ -165,6 +165,8 @@ def test_every_kind_of_bad_candidate_is_rejected_and_counted(tmp_path, cache_dir
         item("Quelle est la devise de la République française ?", "Liberté, Égalité, Fraternité, et bien plus encore pour tous les citoyens",
              "La devise est Liberté, Égalité, Fraternité, et bien plus encore pour tous les citoyens.", "history"),  # length
         "not an object",                                                                    # schema
+        item("La capitale de la Belgique est Bruxelles.", "Bruxelles",
+             "Bruxelles est la capitale de la Belgique.", "history"),                       # not a question
 
         item(shown.text, shown.label, shown.context, shown.tags.category),                # exemplar copied
     ]
@@ -180,7 +182,8 @@ def test_every_kind_of_bad_candidate_is_rejected_and_counted(tmp_path, cache_dir
     assert shown.text in srv.requests[0]["body"]["messages"][0]["content"]
     state = outcome.states[0]
     assert dict(state.rejected) == {"label_not_in_context": 1, "script": 1, "duplicate": 1, "schema": 2,
-                                    "category": 1, "avoided": 1, "length": 1, "exemplar": 1}
+                                    "category": 1, "avoided": 1, "length": 1, "exemplar": 1,
+                                    "not_a_question": 1}
     assert outcome.complete and outcome.usage.calls == 2
     texts = [i.text for i in outcome.items]
     assert texts.count(valid["text"]) == 1 and not any("Portugal" in t or "Война" in t for t in texts)
@@ -294,33 +297,30 @@ def test_structured_output_where_supported_and_cache_key_holds_params(cache_dir)
 
 
 @pytest.mark.parametrize(("args", "needle"), [
-    (["--languages", "fr,english!", "--n", "4"], "'english!' is not a language code"),
+    (["--languages", "fr,english!", "--n", "4"], "--languages: 'english!' is not a language code"),
     (["--languages", "fr", "--n", "0"], "--n: 0 items asked"),
     (["--languages", "fr", "--n", "4", "--out", "packs/Bad Name"], "--out: pack id 'Bad Name'"),
     (["--languages", "fr", "--n", "4", "--avoid", "no_such_pack"], "--avoid: unknown pack 'no_such_pack'"),
+    (["--languages", "fr", "--n", "4", "--out", "FULL"], "exists and is not empty (--force replaces it)"),
 ])
-def test_cli_rejects_bad_input_before_any_flow(args, needle, tmp_path):
-    from typer.testing import CliRunner
+def test_cli_rejects_bad_input_in_one_line_before_any_flow(args, needle, tmp_path, monkeypatch, capsys):
+    import sys
 
-    from tinyqa.cli import app
-    from tinyqa.errors import InputError
+    from tinyqa import cli
 
-    base = ["generate", "--categories", "science", "--model", "openai/x", "--api-base", "http://127.0.0.1:9/v1"]
-    if "--out" not in args:
-        args = [*args, "--out", str(tmp_path / "p")]
-    res = CliRunner().invoke(app, base + args)
-    assert isinstance(res.exception, InputError) and needle in str(res.exception), res.output
-    assert not (tmp_path / "p").exists()
-
-
-def test_cli_bad_input_is_one_line_exit_2(tinyqa_bin, cli_env, tmp_path):
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("x")
-    res = subprocess.run([tinyqa_bin, "generate", "--languages", "fr", "--categories", "science", "--n", "2",
-                          "--model", "openai/x", "--api-base", "http://127.0.0.1:9/v1", "--out", str(tmp_path / "full")],
-                         capture_output=True, text=True, env=cli_env, timeout=60)
-    assert res.returncode == 2 and "Traceback" not in res.stderr
-    assert res.stderr.strip().splitlines() == [f"tinyqa: error: --out: {tmp_path / 'full'} exists and is not empty (--force replaces it)"]
+    args = [str(tmp_path / "full") if a == "FULL" else a for a in args]
+    if "--out" not in args:
+        args = [*args, "--out", str(tmp_path / "p")]
+    argv = ["tinyqa", "generate", "--categories", "science", "--model", "openai/x", "--api-base", "http://127.0.0.1:9/v1"]
+    monkeypatch.setattr(sys, "argv", argv + args)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("tinyqa: error: ") and needle in err, err
+    assert not (tmp_path / "p").exists() and (tmp_path / "full" / "x").read_text() == "x"
 
 
 @pytest.mark.slow
@@ -359,10 +359,11 @@ def test_embedded_model_yields_a_valid_pack_or_says_what_is_missing(tinyqa_bin, 
 
     out = tmp_path / "local_pack"
     res = subprocess.run([tinyqa_bin, "generate", "--languages", "en", "--categories", "geography",
-                          "--n", "4", "--model", "local", "--max-calls", "4", "--out", str(out)],
+                          "--n", "4", "--model", "local", "--max-calls", "2", "--batch-size", "2",
+                          "--out", str(out)],
                          capture_output=True, text=True, env=cli_env, timeout=240)
     assert "Traceback" not in res.stderr
-    assert "usage: 4 requests" in res.stdout or "usage: " in res.stdout
+    assert "usage: 2 requests" in res.stdout and "structured output: grammar" in res.stdout
     if res.returncode == 0:
         assert validate_pack(out) == []
     else:

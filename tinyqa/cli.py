@@ -464,7 +464,7 @@ def gate(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
 ) -> None:
     """The pull-request gate: drift + tiny QA against a baseline; exit 1 on a regression, 3 on
-    an infrastructure failure. Thresholds come from [gate] in tinyqa.toml, overridden here."""
+    an infrastructure failure. Thresholds come from the gate table of tinyqa.toml, overridden here."""
 
     from tinyqa.suites.gate import load_baseline
 
@@ -577,6 +577,11 @@ def lmeval_cmd(
     _quiet_prefect(verbose)
     from tinyqa.flows.lmeval import lmeval_suite
 
+    if not verbose:   # a failure is printed once, as one line, by main(); -v shows Prefect's traceback
+        import logging
+
+        for name in ("prefect.task_runs", "prefect.flow_runs"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     result = lmeval_suite(model=model, tasks=list(settings.tasks), backend=backend, api_base=api_base,
                           limit=settings.limit, batch_size=settings.batch_size, num_fewshot=num_fewshot, seed=seed,
                           chat_template=chat_template, concurrency=concurrency, model_args=settings.model_args,
