@@ -93,15 +93,15 @@ class Settings:
 
 # --- checking the inputs (before anything starts) ----------------------------------------
 
-def task_name(pack: Pack) -> str:
+def task_name(pack_id: str) -> str:
     """The lm-eval task name of a pack, as tinyqa.export writes it: `tinyqa_<id>`, `-` made `_`."""
-    return f"{TASK_PREFIX}{pack.id}".replace("-", "_")
+    return f"{TASK_PREFIX}{pack_id}".replace("-", "_")
 
 
 def split_tasks(tasks: list[str] | tuple[str, ...]) -> tuple[dict[str, Pack], list[str]]:
     """The tinyqa packs among `tasks` (by task name: `tinyqa_<pack_id>` of a shipped pack, or
     a pack folder path, anything with a `/`) and the other lm-eval task names, in order."""
-    shipped = {f"{TASK_PREFIX}{pid}".replace("-", "_"): pid for pid in shipped_ids()}
+    shipped = {task_name(pid): pid for pid in shipped_ids()}
     packs: dict[str, Pack] = {}
     others: list[str] = []
     for t in tasks:
@@ -110,7 +110,7 @@ def split_tasks(tasks: list[str] | tuple[str, ...]) -> tuple[dict[str, Pack], li
             continue
         if "/" in t or os.sep in t:
             (pack,) = resolve_packs([t])
-            packs[task_name(pack)] = pack
+            packs[task_name(pack.id)] = pack
         elif t.startswith(TASK_PREFIX):
             if t not in shipped:
                 raise InputError(f"--tasks: {t!r} is not a shipped tinyqa pack (tinyqa tasks: "
@@ -604,13 +604,14 @@ def _endpoint(settings: Settings) -> Iterator[str | None]:
 
 @contextlib.contextmanager
 def quiet(verbose: bool) -> Iterator[None]:
-    """lm-eval's and datasets' log records below ERROR hidden unless `verbose`."""
+    """lm-eval's and datasets' log records hidden unless `verbose` (a failure still ends the
+    run with one error; lm-eval's per-request retry errors would repeat it per item)."""
     names = ("lm_eval", "lm-eval", "datasets", "huggingface_hub")
     loggers = [logging.getLogger(n) for n in names]
     levels = [lg.level for lg in loggers]
     if not verbose:
         for lg in loggers:
-            lg.setLevel(logging.ERROR)
+            lg.setLevel(logging.CRITICAL)
     try:
         yield
     finally:

@@ -238,6 +238,31 @@ def test_shortfall_is_reported_and_nothing_written(tmp_path, cache_dir):
     assert s["kept"] == {"fr": 3, "de": 0} and s["replies"]["de"] == {"refusal": 2}
 
 
+def test_token_budget_stops_the_top_up(cache_dir):
+    with ScriptedServer(lambda m, a: "No.") as srv:      # 13 tokens a reply (fakeserver usage)
+        outcome = run_generation(srv.url, max_tokens=30)
+    assert outcome.usage.calls == 4 and outcome.usage.tokens == 52
+    assert outcome.stopped == "token budget spent (52 of 30 tokens)" and outcome.items == []
+
+
+def test_out_is_replaced_only_with_force_and_keeps_its_date(tmp_path, cache_dir):
+    import dataclasses
+
+    from tinyqa.errors import InputError
+    from tinyqa.generators import generate as gen
+
+    with ScriptedServer(good) as srv:
+        outcome = run_generation(srv.url, languages="de", n=2, published="2020-01-02")
+    folder = gen.write_pack(outcome, tmp_path / "gen_de")
+    before = files(folder)
+    again = dataclasses.replace(outcome, spec=dataclasses.replace(outcome.spec, published=None))
+    with pytest.raises(InputError, match="exists and is not empty"):
+        gen.write_pack(again, folder)
+    gen.write_pack(again, folder, force=True)
+    assert files(folder) == before                    # datePublished kept from the earlier file
+    assert [p.name for p in tmp_path.iterdir()] == ["gen_de"]   # no temporary sibling left
+
+
 def test_endpoint_failing_every_request_is_an_infrastructure_error(cache_dir):
     from tinyqa.errors import InfraError
 
