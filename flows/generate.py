@@ -9,7 +9,9 @@ from pathlib import Path
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Failed
 
+from tinyqa.errors import TinyQAError
 from tinyqa.flows.qa import reach
 from tinyqa.generators import generate as gen
 from tinyqa.models import llm
@@ -39,14 +41,19 @@ async def generate_pack(languages: list[str], categories: list[str], n: int, mod
     """Generate `n` items over `languages` and `categories`; write them to `out` when every
     language got its share (or, with `allow_partial`, whatever valid items were obtained).
     Returns the run's summary (see `Outcome.summary`) with `written`: the folder, or None."""
-    spec = gen.make_spec(languages, categories, n, model, difficulty=difficulty, api_base=api_base,
-                         context=context, seed=seed, avoid=avoid, batch_size=batch_size,
-                         max_calls=max_calls, max_tokens=max_tokens, max_cost_usd=max_cost_usd,
-                         temperature=temperature, published=published)
-    with reach(model, api_base) as target:
-        ask = gen.gathering(target, lambda r: ask_batch(target, r, use_cache))
-        outcome = await gen.generate(spec, target, ask)
-    written = None
-    if out and outcome.items and (outcome.complete or allow_partial):
-        written = write_pack(outcome, out, force)
+    try:
+        spec = gen.make_spec(languages, categories, n, model, difficulty=difficulty, api_base=api_base,
+                             context=context, seed=seed, avoid=avoid, batch_size=batch_size,
+                             max_calls=max_calls, max_tokens=max_tokens, max_cost_usd=max_cost_usd,
+                             temperature=temperature, published=published)
+        with reach(model, api_base) as target:
+            ask = gen.gathering(target, lambda r: ask_batch(target, r, use_cache))
+            outcome = await gen.generate(spec, target, ask)
+        written = None
+        if out and outcome.items and (outcome.complete or allow_partial):
+            written = write_pack(outcome, out, force)
+    except TinyQAError as e:
+        # An expected failure (bad input, endpoint down, a pack that fails validation): the run
+        # fails with its one-line message and the caller gets the error, without a logged traceback.
+        return Failed(message=str(e), data=e)
     return {**outcome.summary(), "written": written}

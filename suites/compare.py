@@ -31,21 +31,27 @@ def _items(reports, run_id: str) -> dict[tuple[str, str], dict]:
     return {(r["pack_id"], r["item_id"]): r for r in rows}
 
 
+def flips(pairs, metric: str) -> tuple[list[dict], list[dict], int]:
+    """Over (before, after) item pairs: the `after` rows that went right→wrong and wrong→right
+    on `metric` (each with `prediction_a`, the answer before), and how many pairs counted. A
+    pair where either side errored or was not scored is left out, never a flip."""
+    lost, gained, paired = [], [], 0
+    for a, b in pairs:
+        if a.get(metric) is None or b.get(metric) is None or b.get("error") is not None:
+            continue
+        paired += 1
+        if a[metric] != b[metric]:
+            (lost if a[metric] else gained).append(b | {"prediction_a": a["prediction"]})
+    return lost, gained, paired
+
+
 def compare(reports, run_a: str, run_b: str, metric: str = "contains") -> Comparison:
     """Items answered in both runs are paired; an errored item is left out, never a flip."""
     if metric not in METRICS:
         raise InputError(f"--metric: must be one of {', '.join(METRICS)}")
     a, b = _items(reports, run_a), _items(reports, run_b)
     out = Comparison(run_a, run_b, metric)
-    for key in sorted(a.keys() & b.keys()):
-        ra, rb = a[key], b[key]
-        if ra["error"] is not None or rb["error"] is not None:
-            continue
-        out.paired += 1
-        if ra[metric] and not rb[metric]:
-            out.regressed.append(rb | {"prediction_a": ra["prediction"]})
-        elif rb[metric] and not ra[metric]:
-            out.improved.append(rb | {"prediction_a": ra["prediction"]})
+    out.regressed, out.improved, out.paired = flips(((a[k], b[k]) for k in sorted(a.keys() & b.keys())), metric)
     out.p_value = mcnemar_exact(len(out.regressed), len(out.improved))
     ma = _metric_values(reports, run_a, metric)
     mb = _metric_values(reports, run_b, metric)

@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from tinyqa.errors import InputError
+from tinyqa.suites.compare import flips
 from tinyqa.suites.stats import mcnemar_exact
 
 BASELINE_FORMAT = "tinyqa-baseline/1"
@@ -117,20 +118,14 @@ def verdict(rows: list[dict], baseline: dict | None, t: Thresholds) -> list[Chec
 
 
 def _drop_check(pack_id: str, slice_: str, rows: list[dict], base: dict, t: Thresholds) -> Check:
-    lost, gained, paired = [], [], 0
-    for r in rows:
-        b = base.get(f"{pack_id}/{r['item_id']}")
-        if b is None or b.get(t.metric) is None:
-            continue
-        paired += 1
-        if b[t.metric] and not r[t.metric]:
-            lost.append(f"right→wrong {r['item_id']} {r['question']!r}: was {b['prediction']!r}, now {r['prediction']!r}")
-        elif r[t.metric] and not b[t.metric]:
-            gained.append(f"wrong→right {r['item_id']} {r['question']!r}: now {r['prediction']!r}")
+    pairs = [(b, r) for r in rows if (b := base.get(f"{pack_id}/{r['item_id']}")) is not None]
+    lost, gained, paired = flips(pairs, t.metric)
     drop = (len(lost) - len(gained)) / paired if paired else 0.0
     p = mcnemar_exact(len(lost), len(gained))
     failed = drop > t.max_drop and p < t.alpha
     msg = (f"{t.metric} {'dropped' if drop > 0 else 'changed'} {drop:+.0%} on {paired} paired items "
            f"({len(lost)} right→wrong, {len(gained)} wrong→right, McNemar p={p:.3g}; "
            f"fails above {t.max_drop:.0%} with p<{t.alpha})")
-    return Check(pack_id, f"drop {slice_}", not failed, msg, lost + gained)
+    details = [f"right→wrong {r['item_id']} {r['question']!r}: was {r['prediction_a']!r}, now {r['prediction']!r}"
+               for r in lost] + [f"wrong→right {r['item_id']} {r['question']!r}: now {r['prediction']!r}" for r in gained]
+    return Check(pack_id, f"drop {slice_}", not failed, msg, details)
