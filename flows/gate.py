@@ -8,7 +8,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from tinyqa.flows.drift import tokenizer_drift, tokenizer_for
-from tinyqa.flows.qa import qa_run
+from tinyqa.flows.qa import tiny_qa
 from tinyqa.pack import shipped_dir
 from tinyqa.suites import gate as gate_suite
 from tinyqa.suites.templates import DEFAULT
@@ -46,9 +46,8 @@ def gate(model: str, packs: list[str], baseline: str | None = None, api_base: st
             notices.append(f"drift: no baseline for tokenizer {tokenizer}; fingerprinted only")
         drift = tokenizer_drift(tokenizer, packs, str(drift_base) if drift_base else None, reports,
                                 max_changed=t.max_drifted)
-    runs = [qa_run(model=model, packs=packs, api_base=api_base, template=template,
-                   use_cache=use_cache and repeats == 1, reports=reports, return_items=True)
-            for _ in range(repeats)]
+    runs = [tiny_qa(model, packs, api_base, template, use_cache=use_cache and repeats == 1,
+                    reports=reports, return_items=True) for _ in range(repeats)]
     rows = gate_suite.majority([r["items"] for r in runs], t.metric)
     base = gate_suite.load_baseline(Path(baseline)) if baseline else None
     checks = decide(rows, base, t.model_dump())

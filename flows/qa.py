@@ -87,7 +87,7 @@ def tiny_qa(model: str, packs: list[str], api_base: str | None = None, template:
     errors = sum(r["error"] is not None for r in items)
     run = {
         "run_id": run_id, "started_at": started, "finished_at": runinfo.now(), "suite": qa.SUITE,
-        "model": model, "api_base": None if model == llm.LOCAL else api_base,
+        "model": model, "api_base": None if model == llm.LOCAL else runinfo.public_url(api_base),
         "prompt_template": tmpl.id, "prompt_hash": tmpl.sha256,
         "pack_ids": [p.id for p in pack_objs], "git_sha": runinfo.git_sha(),
         "trigger": runinfo.trigger(), "tinyqa_version": tinyqa.__version__,

@@ -2,9 +2,9 @@
 what could not be obtained.
 
 `make_spec` checks what was asked; `generate` asks in rounds (one request per language still
-short, sent concurrently by the `ask` coroutine it is given), checks every candidate in a fixed order
-(languages, then the candidates of each reply) so that the same replies always give the same
-pack, and stops when every language has its share or a budget is spent; `write_pack` writes
+short, sent concurrently by the `ask` coroutine it is given), checks every candidate in a fixed
+order (languages, then the candidates of each reply) so that the same replies always give the
+same pack, and stops when every language has its share or a budget is spent; `write_pack` writes
 the pack folder atomically, validated before it is moved into place.
 """
 from __future__ import annotations
@@ -229,11 +229,13 @@ def question_key(lang: str, text: str) -> str:
 
 def candidate_item(obj: object, lang: str, difficulty: str, categories: tuple[str, ...],
                    provenance: dict) -> Item | str:
-    """The candidate as an Item, or the reason it is rejected: `schema` (not an object with
-    string text, label and context and a list of string aliases), `category` (not one asked
-    for), `multiline`, `not_a_question` (text not ending with a question mark), `length` (outside the pack validator's bounds, a label over LABEL_MAX
-    characters or not shorter than its context), `label_not_in_context`, `script` (text,
-    label or context not in the language's script)."""
+    """The candidate as an Item, or the first reason it is rejected: `schema` (not an object
+    with string text, label and context and a list of string aliases), `category` (not one
+    asked for), `multiline`, `not_a_question` (the text does not end with a question mark),
+    `length` (outside the pack validator's bounds, a label over LABEL_MAX characters or not
+    shorter than its context), `label_not_in_context`, `script` (text, label or context not in
+    the language's script). Whitespace around fields is stripped; aliases equal to the label
+    or repeated are dropped."""
     if not isinstance(obj, dict):
         return "schema"
     text, label, context = (obj.get(k) for k in ("text", "label", "context"))

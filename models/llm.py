@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 import time
 from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlsplit
 
 import litellm
 
@@ -18,6 +20,7 @@ from tinyqa.errors import InputError
 from tinyqa.models.cache import ResponseCache
 from tinyqa.models.cache import key as cache_key
 from tinyqa.models.ratelimit import limiter
+from tinyqa.runinfo import public_url
 
 LOCAL = "local"
 # Deterministic decoding for every suite: same setup, same answers.
@@ -50,7 +53,9 @@ class Target:
 
     @property
     def identity(self) -> dict:
-        return {"model": self.model, "served_by": self.served_by or self.api_base}
+        """What the cache key holds: the model and where it is served, never a credential
+        (the api_base without user, password or query string)."""
+        return {"model": self.model, "served_by": self.served_by or public_url(self.api_base)}
 
 
 def target(model: str, api_base: str | None = None) -> Target:
@@ -115,8 +120,27 @@ def _retry_after(exc: Exception) -> float | None:
         return None
 
 
-def _error(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}".rstrip(": ")
+# Environment variables whose values are credentials (OPENAI_API_KEY, HF_TOKEN, ...).
+_SECRET_VAR = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|CREDENTIALS?)$", re.IGNORECASE)
+
+
+def _redact(text: str, t: Target) -> str:
+    """`text` with every credential in reach replaced by `***`: values of environment variables
+    named like keys (8 characters or more) and the user, password and query values of the
+    api_base. Providers echo keys in error messages; those messages are recorded."""
+    secrets = {v for k, v in os.environ.items() if _SECRET_VAR.search(k) and len(v) >= 8}
+    if t.api_base:
+        parts = urlsplit(t.api_base)
+        secrets |= {parts.username or "", parts.password or "", *(v for _, v in parse_qsl(parts.query))}
+    for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _error(exc: Exception, t: Target) -> str:
+    """One line for the items table: the exception's type and its first line, redacted, then cut."""
+    first = _redact(str(exc).splitlines()[0], t)[:300] if str(exc) else ""
+    return f"{type(exc).__name__}: {first}".rstrip(": ")
 
 
 async def complete(
@@ -169,9 +193,9 @@ async def complete(
             return answer
         except RETRYABLE as exc:
             if attempt == max_attempts:
-                return Answer(None, time.perf_counter() - started, attempt, error=_error(exc))
+                return Answer(None, time.perf_counter() - started, attempt, error=_error(exc, t))
             delay = min(_retry_after(exc) or backoff * 2 ** (attempt - 1), RETRY_AFTER_MAX)
             await asyncio.sleep(delay * random.uniform(1.0, 1.25))
         except Exception as exc:  # a non-transient provider error: recorded, not retried
-            return Answer(None, time.perf_counter() - started, attempt, error=_error(exc))
+            return Answer(None, time.perf_counter() - started, attempt, error=_error(exc, t))
     raise AssertionError("unreachable")

@@ -150,24 +150,26 @@ def test_every_kind_of_bad_candidate_is_rejected_and_counted(tmp_path, cache_dir
     from tinyqa.generators.prompts import exemplars
     from tinyqa.pack import describe_pack
 
-    avoided = describe_pack(write_pack(tmp_path / "old_fr", [MINI[3]])).path   # "Quelle est la capitale de l'Italie ?"
+    avoided = describe_pack(write_pack(tmp_path / "old_fr", [MINI[3]])).path   # capitale de l'Italie
     shown = exemplars("fr", ["science", "history"], seed=0)[0]                 # what the prompt shows
+    motto = "Liberté, Égalité, Fraternité, et bien plus encore pour tous les citoyens"   # 70 characters
     valid = BANK["fr"]["science"][0]
     bad = [
         valid,
-        item("Quelle est la capitale du Portugal ?", "Lisbonne", "Le Portugal a pour capitale Porto.", "history"),
-        item("Кто написал роман «Война и мир»?", "Лев Толстой", "Роман «Война и мир» написал Лев Толстой.", "history"),
+        item("Quelle est la capitale du Portugal ?", "Lisbonne",
+             "Le Portugal a pour capitale Porto.", "history"),                              # label not in context
+        item("Кто написал роман «Война и мир»?", "Лев Толстой",
+             "Роман «Война и мир» написал Лев Толстой.", "history"),                        # wrong language
         {**valid, "text": "QUEL gaz les plantes absorbent-elles, pour la photosynthèse?"},   # duplicate
         {**valid, "label": 42},                                                             # schema
         item("Quel est le plus haut sommet d'Afrique ?", "Kilimandjaro",
              "Le Kilimandjaro est le plus haut sommet d'Afrique.", "geography"),            # category
         item(MINI[3]["text"], "Rome", "Rome est la capitale de l'Italie.", "history"),      # avoided pack
-        item("Quelle est la devise de la République française ?", "Liberté, Égalité, Fraternité, et bien plus encore pour tous les citoyens",
-             "La devise est Liberté, Égalité, Fraternité, et bien plus encore pour tous les citoyens.", "history"),  # length
+        item("Quelle est la devise de la République française ?", motto,
+             f"La devise est {motto}.", "history"),                                         # length
         "not an object",                                                                    # schema
         item("La capitale de la Belgique est Bruxelles.", "Bruxelles",
              "Bruxelles est la capitale de la Belgique.", "history"),                       # not a question
-
         item(shown.text, shown.label, shown.context, shown.tags.category),                # exemplar copied
     ]
 
@@ -219,8 +221,9 @@ def test_broken_replies_are_retried_and_repairs_named(tmp_path, cache_dir):
     assert outcome.usage.calls == 5 and "BadRequestError" in fr.errors[0]
 
 
-def test_shortfall_is_reported_and_nothing_written(tmp_path, cache_dir):
+def test_shortfall_is_reported_and_a_partial_pack_still_valid(tmp_path, cache_dir):
     from tinyqa.generators import generate as gen
+    from tinyqa.validators.validate import validate_pack
 
     def reply(message, attempt):
         lang, wanted, avoid = parse_request(message)
@@ -236,6 +239,10 @@ def test_shortfall_is_reported_and_nothing_written(tmp_path, cache_dir):
     assert s["missing"] == {"fr": {"history": 1}, "de": {"science": 2, "history": 2}}
     assert "call budget spent (5 of 5 requests)" in gen.missing_line(s)
     assert s["kept"] == {"fr": 3, "de": 0} and s["replies"]["de"] == {"refusal": 2}
+    # What --allow-partial writes: the valid items, the shortfall in the data card.
+    folder = gen.write_pack(outcome, tmp_path / "partial")
+    assert validate_pack(folder) == [] and len((folder / "data.jsonl").read_text().splitlines()) == 3
+    assert "## Missing (a partial pack)" in (folder / "README.md").read_text()
 
 
 def test_token_budget_stops_the_top_up(cache_dir):
@@ -338,7 +345,8 @@ def test_cli_rejects_bad_input_in_one_line_before_any_flow(args, needle, tmp_pat
     args = [str(tmp_path / "full") if a == "FULL" else a for a in args]
     if "--out" not in args:
         args = [*args, "--out", str(tmp_path / "p")]
-    argv = ["tinyqa", "generate", "--categories", "science", "--model", "openai/x", "--api-base", "http://127.0.0.1:9/v1"]
+    argv = ["tinyqa", "generate", "--categories", "science", "--model", "openai/x",
+            "--api-base", "http://127.0.0.1:9/v1"]
     monkeypatch.setattr(sys, "argv", argv + args)
     with pytest.raises(SystemExit) as exit_:
         cli.main()
@@ -353,6 +361,7 @@ def test_flow_and_cli_write_print_or_refuse(prefect_harness, tmp_path, cache_dir
     from typer.testing import CliRunner
 
     from tinyqa.cli import app
+    from tinyqa.errors import InfraError
     from tinyqa.flows.generate import generate_pack
     from tinyqa.validators.validate import validate_pack
 
@@ -376,6 +385,11 @@ def test_flow_and_cli_write_print_or_refuse(prefect_harness, tmp_path, cache_dir
                                        "--out", str(tmp_path / "short_pack"), "--no-cache"])
     assert res.exit_code == 1 and "could not obtain de: 2 missing (science 2)" in res.stderr
     assert not (tmp_path / "short_pack").exists()
+    with ScriptedServer(lambda m, a: Fault(400)) as srv:   # the endpoint refuses every request: exit 3
+        res = CliRunner().invoke(app, ["generate", "--languages", "fr", "--categories", "science", "--n", "2",
+                                       "--model", "openai/scripted", "--api-base", srv.url,
+                                       "--out", str(tmp_path / "down_pack")])
+    assert isinstance(res.exception, InfraError) and not (tmp_path / "down_pack").exists()
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 0 pass, 1 regression or validation failure, 2 usage or input error, 3 infrastructure failure)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -28,8 +29,17 @@ NoCache = Annotated[bool, typer.Option("--no-cache", help="Ask the model even wh
 SMOKE_MIN_CONTAINS = 0.30
 
 
+_process_settings = contextlib.ExitStack()
+
+
 def _quiet_prefect(verbose: bool) -> None:
+    """Prefect for a short command: its logs at WARNING unless -v, and no flow heartbeats for
+    the rest of the process (each sync flow would wait ~1 s joining its heartbeat thread)."""
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    _process_settings.enter_context(temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
+
 
 
 @app.command("packs")
@@ -120,6 +130,7 @@ def run(
     _quiet_prefect(verbose)
     from tinyqa.flows.qa import qa_run
 
+
     started = time.time()
     try:
         result = qa_run(model=model, packs=packs.split(","), api_base=api_base, template=template,
@@ -151,6 +162,7 @@ def smoke(
     _check_run_inputs("local", packs, None, "qa-v1")
     _quiet_prefect(verbose)
     from tinyqa.flows.qa import smoke as smoke_flow
+
 
     result = smoke_flow(packs=packs.split(","), use_cache=not no_cache, reports=str(reports))
     _finish(result, 0.0, min_contains, reports)
@@ -288,19 +300,19 @@ def generate(
 
     from tinyqa.flows.generate import generate_pack
 
-    result = asyncio.run(generate_pack(languages=languages.split(","), categories=categories.split(","), n=n, model=model,
-                           difficulty=difficulty, api_base=api_base, context=context, seed=seed,
-                           avoid=avoid.split(",") if avoid else None, out=str(out_dir) if out_dir else None,
-                           allow_partial=allow_partial, force=force, batch_size=batch_size, max_calls=max_calls,
-                           max_tokens=max_tokens, max_cost_usd=max_cost, published=published,
-                           use_cache=not no_cache))
+    result = asyncio.run(generate_pack(
+        languages=languages.split(","), categories=categories.split(","), n=n, model=model,
+        difficulty=difficulty, api_base=api_base, context=context, seed=seed,
+        avoid=avoid.split(",") if avoid else None, out=str(out_dir) if out_dir else None,
+        allow_partial=allow_partial, force=force, batch_size=batch_size, max_calls=max_calls,
+        max_tokens=max_tokens, max_cost_usd=max_cost, published=published, use_cache=not no_cache))
     console = err if str_output else out
     for line in gen.report_lines(result):
         console.print(line, markup=False)
     if not result["complete"]:
         err.print(f"tinyqa: {gen.missing_line(result)}", markup=False)
-        if not allow_partial:
-            err.print("tinyqa: nothing written (--allow-partial writes the valid items obtained)")
+        if not allow_partial or not any(result["kept"].values()):
+            err.print("tinyqa: nothing written (--allow-partial writes the valid items obtained, if any)")
             raise typer.Exit(1)
     if str_output and (result["complete"] or allow_partial):
         sys.stdout.write(result["jsonl"])
@@ -486,6 +498,7 @@ def gate(
         notices.append("no baseline: only the floors are checked")
     _quiet_prefect(verbose)
     from tinyqa.flows.gate import gate as gate_flow
+
 
     result = gate_flow(model=model, packs=packs.split(","), baseline=str(baseline) if baseline else None,
                        api_base=api_base, template=template, tokenizer=tokenizer,

@@ -5,6 +5,7 @@ import os
 import secrets
 import subprocess
 from datetime import datetime, timezone
+from urllib.parse import urlsplit, urlunsplit
 
 
 def now() -> datetime:
@@ -30,3 +31,12 @@ def git_sha() -> str | None:
 def trigger() -> str:
     """`$TINYQA_TRIGGER` if set, else `ci` under CI, else `manual`."""
     return os.environ.get("TINYQA_TRIGGER") or ("ci" if os.environ.get("CI") else "manual")
+
+
+def public_url(url: str | None) -> str | None:
+    """`url` as it may be recorded: without user, password, query string or fragment, where
+    credentials hide (`http://u:KEY@host:8000/v1?key=K` -> `http://host:8000/v1`)."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
