@@ -146,7 +146,8 @@ def parse_items(path: Path, *, check_ids: bool = True, problems: list[str] | Non
             item = Item.model_validate(obj)
         except ValidationError as e:
             for err in e.errors():
-                field = ".".join(str(p) for p in err["loc"]) or None
+                field = ".".join(p if isinstance(p, str) and p.isidentifier() else repr(p)
+                                 for p in err["loc"]) or None
                 problem(f"{_where(path, n, field)}: {err['msg'].removeprefix('Value error, ')}")
             continue
         if check_ids:
