@@ -87,7 +87,7 @@ def _yaml(obj: object, comment: str = "") -> str:
         """Multi-line strings double-quoted ("a\\nb"): one line each, easy to read."""
 
     def str_style(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-        style = '"' if "\n" in value or "\r" in value else None
+        style = '"' if any(c in value for c in "\n\r\x85\u2028\u2029") else None
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
     Dumper.add_representer(str, str_style)
