@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import uuid
 from pathlib import Path
 
 from tinyqa.settings import cache_dir
+from tinyqa.files import write_atomic
 
 
 def key(identity: dict, messages: list[dict], params: dict) -> str:
@@ -35,8 +34,4 @@ class ResponseCache:
             return None
 
     def put(self, k: str, value: dict) -> None:
-        path = self._path(k)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{uuid.uuid4().hex}.tmp")
-        tmp.write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(self._path(k), json.dumps(value, ensure_ascii=False))

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -30,6 +28,7 @@ from tinyqa.errors import InputError
 from tinyqa.reports import store
 from tinyqa.settings import cache_dir
 from tinyqa.suites.stats import mcnemar_exact, wilson
+from tinyqa.files import write_atomic
 
 TEMPLATE = "dashboard.html.j2"
 PAGE = "index.html"
@@ -76,16 +75,7 @@ def build(reports: Path | str, out: Path | str) -> Path:
     if fs.get_file_info(base).type == pafs.FileType.NotFound:
         raise InputError(f"--reports: no report store at {reports} (write one with `tinyqa run` or `tinyqa smoke`)")
     page = render(gather(reports))
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    final = folder / PAGE
-    tmp = folder / f".{PAGE}.{uuid.uuid4().hex}.tmp"
-    try:
-        tmp.write_text(page, encoding="utf-8")
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return final
+    return write_atomic(Path(out) / PAGE, page)
 
 
 # ----------------------------------------------------------------------------- data
@@ -543,13 +533,7 @@ def vega_bundle() -> str:
     if path.is_file():
         return path.read_text(encoding="utf-8")
     js = vlc.javascript_bundle(vl_version=vl)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.write_text(js, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(path, js)
     return js
 
 

@@ -2,12 +2,12 @@
 one <testsuite> per pack, one <testcase> per check, a <failure> listing the flipped items."""
 from __future__ import annotations
 
-import os
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
 
 from tinyqa.suites.gate import Check
+from tinyqa.files import write_atomic
 
 
 def write(path: Path, checks: list[Check], name: str = "tinyqa gate", time_s: float = 0.0) -> Path:
@@ -28,9 +28,4 @@ def write(path: Path, checks: list[Check], name: str = "tinyqa gate", time_s: fl
                 fail.text = "\n".join([c.message, *c.details])
             else:
                 ET.SubElement(case, "system-out").text = "\n".join([c.message, *c.details])
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    ET.ElementTree(root).write(tmp, encoding="utf-8", xml_declaration=True)
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, ET.tostring(root, encoding="utf-8", xml_declaration=True))

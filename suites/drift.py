@@ -24,7 +24,6 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
-import os
 import re
 import time
 from bisect import bisect_left, bisect_right
@@ -38,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tinyqa.errors import InputError
 from tinyqa.suites import tokenizers
 from tinyqa.suites.tokenizers import Tokenizer, ids_bytes
+from tinyqa.files import write_atomic
 
 SUITE = "drift"
 FORMAT = 1
@@ -302,15 +302,7 @@ def baseline_json(fp: Fingerprint, tok: Tokenizer) -> str:
 
 def write_baseline(path: Path, fp: Fingerprint, tok: Tokenizer) -> Path:
     """Write the baseline atomically (a temporary name, then a rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(baseline_json(fp, tok), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_atomic(path, baseline_json(fp, tok))
 
 
 # --- comparing with a baseline -----------------------------------------------------------------

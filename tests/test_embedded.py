@@ -1,5 +1,4 @@
 """The real embedded model (SmolLM2-135M on llama.cpp's server) end to end through Prefect."""
-import os
 import subprocess
 
 import duckdb
@@ -23,7 +22,6 @@ def test_server_starts_answers_and_stops():
 
 def test_run_on_embedded_model_is_deterministic_and_reads_back(tinyqa_bin, cli_env, mini_pack, tmp_path):
     reports = tmp_path / "reports"
-    runs = []
     for extra in ([], ["--no-cache"]):   # the second run asks the model again
         res = subprocess.run([tinyqa_bin, "run", "--model", "local", "--packs", str(mini_pack),
                               "--reports", str(reports), *extra], capture_output=True, text=True,

@@ -1,7 +1,6 @@
 """The gate's power on the real embedded model: a clean run against the committed baseline
 passes (twice), and a broken prompt template, a different model and a different tokenizer
 each fail with the reason named. Each scenario is a real `tinyqa gate` command."""
-import os
 import subprocess
 from pathlib import Path
 

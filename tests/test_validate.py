@@ -1,8 +1,6 @@
 """`tinyqa validate` on every shipped pack and on a folder of deliberately broken packs."""
-import json
 import subprocess
 
-import pytest
 
 from conftest import MINI, write_pack
 from tinyqa.pack import describe_pack

@@ -421,11 +421,10 @@ def baseline_update(
     """Write a gate baseline (each item's outcome and answer) from a stored run."""
     import json
 
+    from tinyqa.files import write_atomic
+
     data = _store_baseline(reports, run_id)
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_file.with_name(f".{out_file.name}.tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(out_file)
+    write_atomic(out_file, json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n")
     out.print(f"baseline written to {out_file}: run {run_id}, {len(data['items'])} items")
 
 

@@ -31,12 +31,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 from tinyqa.errors import InputError
 from tinyqa.pack import Item, Pack
+from tinyqa.files import write_atomic
 
 # The instruction every format puts before the question (a system message where the
 # format has one). Short answers keep exact match and "includes" meaningful.
@@ -53,19 +53,7 @@ _TAKEN = (*_BASE_COLUMNS, "answers", "sha256", "pack_id", "item_id", "input", "e
 
 def _write(path: Path, data: str | bytes) -> Path:
     """Write `data` to a temporary name beside `path`, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        if isinstance(data, str):
-            # newline="" keeps "\r\n" inside CSV fields and every "\n" as written.
-            with open(tmp, "w", encoding="utf-8", newline="") as f:
-                f.write(data)
-        else:
-            tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_atomic(path, data)   # bytes as given: "\r\n" inside CSV fields survives
 
 
 def _json(obj: object) -> str:

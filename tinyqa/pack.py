@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from tinyqa.errors import InputError
+from tinyqa.files import write_atomic
 
 CONTENT_FIELDS = ("text", "label", "aliases", "context", "tags", "lang")
 PACK_ID = re.compile(r"[a-z0-9][a-z0-9_-]*")
@@ -219,9 +220,7 @@ def describe_pack(path: Path) -> Pack:
     data = pack.path / DATA_FILE
     text = "".join(item_line(i) + "\n" for i in pack.items)
     if data.read_text(encoding="utf-8") != text:
-        tmp = data.with_name(f".{DATA_FILE}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(data)
+        write_atomic(data, text)
     pack = load_pack(pack.path)
     croissant.write(pack)
     return pack

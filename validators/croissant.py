@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 from tinyqa.pack import DATA_FILE, Pack
+from tinyqa.files import write_atomic
 
 FILE = "croissant.json"
 LICENSE = "https://creativecommons.org/licenses/by/4.0/"
@@ -67,11 +68,7 @@ def write(pack: Pack) -> Path:
             published = json.loads(path.read_text(encoding="utf-8")).get("datePublished", "")[:10] or None
         except (ValueError, AttributeError):
             published = None
-    text = json.dumps(build(pack, published), ensure_ascii=False, indent=2) + "\n"
-    tmp = path.with_name(f".{FILE}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_atomic(path, json.dumps(build(pack, published), ensure_ascii=False, indent=2) + "\n")
 
 
 def records(pack_dir: Path) -> list[dict]:
