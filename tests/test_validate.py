@@ -79,3 +79,12 @@ def test_mlcroissant_reads_every_shipped_pack():
         ds = mlc.Dataset(jsonld=str(pack.path / "croissant.json"))   # validates the JSON-LD
         assert ds.metadata.ctx.is_v1_1
         assert croissant.check(pack) == [], pid
+
+
+def test_index_croissant_reads_every_pack():
+    from tinyqa.pack import load_pack, shipped_dir, shipped_ids
+    from tinyqa.validators import croissant
+
+    for pid in shipped_ids():
+        recs = croissant.records(shipped_dir(), pid)
+        assert sorted(r["id"] for r in recs) == sorted(i.id for i in load_pack(shipped_dir() / pid).items), pid

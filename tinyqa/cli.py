@@ -59,12 +59,18 @@ def packs_cmd() -> None:
 
 
 @app.command()
-def describe(pack_dir: Annotated[Path, typer.Argument(help="The pack folder.")]) -> None:
-    """Fill in each item's id and sha256 and (re)write the pack's croissant.json."""
-    from tinyqa.pack import describe_pack
+def describe(pack_dir: Annotated[Path, typer.Argument(help="A pack folder, or a folder of packs.")]) -> None:
+    """Fill in each item's id and sha256 and (re)write the pack's croissant.json; for a folder
+    of packs, every pack and an index croissant.json for the folder."""
+    from tinyqa.pack import DATA_FILE, describe_pack
+    from tinyqa.validators import croissant
+    from tinyqa.validators.validate import pack_dirs
 
-    pack = describe_pack(pack_dir)
-    out.print(f"{pack_dir}: {len(pack.items)} items described; croissant.json written")
+    packs = [describe_pack(d) for d in pack_dirs([pack_dir])]
+    for pack in packs:
+        out.print(f"{pack.path}: {len(pack.items)} items described; croissant.json written", markup=False)
+    if not (pack_dir / DATA_FILE).is_file():
+        out.print(f"{croissant.write_index(pack_dir, packs)}: index of {len(packs)} packs", markup=False)
 
 
 def _summary(result: dict) -> Table:

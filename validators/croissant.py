@@ -20,11 +20,12 @@ CITATION = "tinyqa authors. tinyqa packs: tiny multilingual question-answer pack
 SCALARS = ("id", "text", "label", "context", "lang", "sha256")
 
 
-def _field(mlc, name: str, column: str, json_path: str | None = None, array: bool = False):
-    source = mlc.Source(file_object="data.jsonl", extract=mlc.Extract(column=column),
+def _field(mlc, record_set: str, file_object: str, name: str, column: str,
+           json_path: str | None = None, array: bool = False):
+    source = mlc.Source(file_object=file_object, extract=mlc.Extract(column=column),
                         transforms=[mlc.Transform(json_path=json_path)] if json_path else [])
     kwargs = {"is_array": True, "array_shape": "-1"} if array else {}
-    return mlc.Field(id=f"items/{name}", name=name, data_types=[mlc.DataType.TEXT], source=source, **kwargs)
+    return mlc.Field(id=f"{record_set}/{name}", name=name, data_types=[mlc.DataType.TEXT], source=source, **kwargs)
 
 
 def common_tags(pack: Pack) -> list[str]:
@@ -33,51 +34,77 @@ def common_tags(pack: Pack) -> list[str]:
     return sorted(set.intersection(*keys))
 
 
+def _file_and_records(mlc, pack: Pack, file_id: str, content_url: str, record_set: str):
+    """A pack's data.jsonl as a FileObject and its items as a RecordSet."""
+    data = (pack.path / DATA_FILE).read_bytes()
+    names = [*SCALARS[:4], "aliases", *SCALARS[4:]]
+    fields = [_field(mlc, record_set, file_id, n, n, array=n == "aliases") for n in names]
+    fields += [_field(mlc, record_set, file_id, f"tags_{k}", "tags", json_path=k) for k in common_tags(pack)]
+    return (mlc.FileObject(id=file_id, name=file_id, content_url=content_url,
+                           encoding_formats=["application/jsonlines"],
+                           sha256=hashlib.sha256(data).hexdigest(), content_size=f"{len(data)} B"),
+            mlc.RecordSet(id=record_set, name=record_set, key=[f"{record_set}/id"], fields=fields))
+
+
+def _metadata(mlc, name: str, description: str, langs: list[str], published: str | None, files, record_sets):
+    return mlc.Metadata(
+        ctx=mlc.Context(conforms_to="http://mlcommons.org/croissant/1.1"),
+        name=name, description=description, license=[LICENSE], cite_as=CITATION, version="1.0.0",
+        date_published=date.fromisoformat(published or date.today().isoformat()),
+        creators=[mlc.Organization(name="tinyqa authors")], in_language=langs,
+        url="https://github.com/tinyqa/tinyqa", distribution=files, record_sets=record_sets,
+    ).to_json()
+
+
 def build(pack: Pack, published: str | None = None) -> dict:
-    """The pack's Croissant JSON-LD as a dict."""
+    """The pack's Croissant JSON-LD as a dict: data.jsonl and its `items` record set."""
     import mlcroissant as mlc
 
-    data = (pack.path / DATA_FILE).read_bytes()
-    fields = [_field(mlc, n, n) for n in SCALARS[:4]]
-    fields.append(_field(mlc, "aliases", "aliases", array=True))
-    fields += [_field(mlc, n, n) for n in SCALARS[4:]]
-    fields += [_field(mlc, f"tags_{k}", "tags", json_path=k) for k in common_tags(pack)]
-    meta = mlc.Metadata(
-        ctx=mlc.Context(conforms_to="http://mlcommons.org/croissant/1.1"),
-        name=pack.id,
-        description=f"tinyqa pack {pack.id}: {len(pack.items)} short-answer questions "
-                    f"({', '.join(pack.langs)}), each with a one-sentence context containing its label.",
-        license=[LICENSE], cite_as=CITATION, version="1.0.0",
-        date_published=date.fromisoformat(published or date.today().isoformat()),
-        creators=[mlc.Organization(name="tinyqa authors")], in_language=pack.langs,
-        url="https://github.com/tinyqa/tinyqa",
-        distribution=[mlc.FileObject(id="data.jsonl", name="data.jsonl", content_url=DATA_FILE,
-                                     encoding_formats=["application/jsonlines"],
-                                     sha256=hashlib.sha256(data).hexdigest(), content_size=f"{len(data)} B")],
-        record_sets=[mlc.RecordSet(id="items", name="items", key=["items/id"], fields=fields)],
-    )
-    return meta.to_json()
+    file, records = _file_and_records(mlc, pack, DATA_FILE, DATA_FILE, "items")
+    return _metadata(mlc, pack.id, f"tinyqa pack {pack.id}: {len(pack.items)} short-answer questions "
+                     f"({', '.join(pack.langs)}), each with a one-sentence context containing its label.",
+                     pack.langs, published, [file], [records])
+
+
+def build_index(packs: list[Pack], name: str, published: str | None = None) -> dict:
+    """One Croissant for a folder of packs: each pack's data.jsonl and a record set per pack."""
+    import mlcroissant as mlc
+
+    pairs = [_file_and_records(mlc, p, f"{p.id}/{DATA_FILE}", f"{p.id}/{DATA_FILE}", p.id) for p in packs]
+    langs = sorted({lang for p in packs for lang in p.langs})
+    return _metadata(mlc, name, f"tinyqa packs: {', '.join(p.id for p in packs)} "
+                     f"({sum(len(p.items) for p in packs)} items in {len(langs)} languages).",
+                     langs, published, [f for f, _ in pairs], [r for _, r in pairs])
+
+
+def _published(path: Path) -> str | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("datePublished", "")[:10] or None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def write_index(folder: Path, packs: list[Pack]) -> Path:
+    """(Re)write `folder`/croissant.json describing every pack in it."""
+    path = Path(folder) / FILE
+    doc = build_index(packs, Path(folder).resolve().name, _published(path))
+    return write_atomic(path, json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
 
 
 def write(pack: Pack) -> Path:
     """(Re)write the pack's croissant.json; its datePublished is kept from an earlier file."""
     path = pack.path / FILE
-    published = None
-    if path.is_file():
-        try:
-            published = json.loads(path.read_text(encoding="utf-8")).get("datePublished", "")[:10] or None
-        except (ValueError, AttributeError):
-            published = None
-    return write_atomic(path, json.dumps(build(pack, published), ensure_ascii=False, indent=2) + "\n")
+    doc = build(pack, _published(path))
+    return write_atomic(path, json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
 
 
-def records(pack_dir: Path) -> list[dict]:
-    """Every record of the pack's `items` RecordSet, read by mlcroissant from croissant.json."""
+def records(folder: Path, record_set: str = "items") -> list[dict]:
+    """Every record of a RecordSet, read by mlcroissant from `folder`/croissant.json."""
     import mlcroissant as mlc
 
-    ds = mlc.Dataset(jsonld=str(Path(pack_dir) / FILE))
+    ds = mlc.Dataset(jsonld=str(Path(folder) / FILE))
     out = []
-    for rec in ds.records("items"):
+    for rec in ds.records(record_set):
         row = {}
         for key, value in rec.items():
             name = key.split("/", 1)[1]
