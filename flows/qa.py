@@ -81,13 +81,14 @@ def tiny_qa(model: str, packs: list[str], api_base: str | None = None, template:
     pack_objs = resolve_packs(packs)
     tmpl = load_template(template)
     with reach(model, api_base) as target:
+        api_base = None if model == llm.LOCAL else target.api_base   # tinyqa.toml's, when not given
         items = qa.ask(run_id, pack_objs, target, tmpl, concurrency=concurrency, use_cache=use_cache,
                        checkpoint=checkpoint)
     metrics = qa.metrics(run_id, items)
     errors = sum(r["error"] is not None for r in items)
     run = {
         "run_id": run_id, "started_at": started, "finished_at": runinfo.now(), "suite": qa.SUITE,
-        "model": model, "api_base": None if model == llm.LOCAL else runinfo.public_url(api_base),
+        "model": model, "api_base": runinfo.public_url(api_base),
         "prompt_template": tmpl.id, "prompt_hash": tmpl.sha256,
         "pack_ids": [p.id for p in pack_objs], "git_sha": runinfo.git_sha(),
         "trigger": runinfo.trigger(), "tinyqa_version": tinyqa.__version__,

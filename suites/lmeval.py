@@ -36,7 +36,7 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import tinyqa
 from tinyqa import runinfo
@@ -179,18 +179,6 @@ def api_base(settings: Settings) -> str:
         return OPENAI_BASE
     raise InputError(f"--model {settings.model}: backend {settings.backend} needs --api-base URL "
                      "(an OpenAI-compatible server), or use --model local")
-
-
-def public_url(url: str | None) -> str | None:
-    """`url` without user:password, query or fragment: what a report may show."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"[{host}]" if ":" in host else host
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def endpoint(base: str, backend: str) -> str:
@@ -636,7 +624,7 @@ def run(settings: Settings, verbose: bool = False) -> dict:
     run_row = {
         "run_id": run_id, "started_at": started, "finished_at": runinfo.now(), "suite": SUITE,
         "model": settings.model,
-        "api_base": None if settings.model == LOCAL or settings.backend in GPU_BACKENDS else public_url(base),
+        "api_base": None if settings.model == LOCAL or settings.backend in GPU_BACKENDS else runinfo.public_url(base),
         "prompt_template": f"lm-eval/{settings.backend}{'+chat' if settings.chat else ''}",
         "prompt_hash": _configs_hash(results), "pack_ids": [*packs, *others],
         "git_sha": runinfo.git_sha(), "trigger": runinfo.trigger(), "tinyqa_version": tinyqa.__version__,

@@ -11,6 +11,7 @@ import pytest
 from conftest import write_pack
 from fakeserver import ScriptedServer
 
+from tinyqa import runinfo
 from tinyqa.errors import InputError
 from tinyqa.suites import lmeval
 from tinyqa.suites.lmeval import Settings
@@ -104,7 +105,7 @@ def test_a_missing_dataset_is_named():
 
 
 def test_reports_never_carry_credentials():
-    assert lmeval.public_url("https://user:sk-secret@host:8443/v1?api_key=sk-2#x") == "https://host:8443/v1"
+    assert runinfo.public_url("https://user:sk-secret@host:8443/v1?api_key=sk-2#x") == "https://host:8443/v1"
 
 
 # --- normalising lm-eval's output ------------------------------------------------------------

@@ -2,8 +2,8 @@
 bounded fuzzing pass) and the exporters' round trips.
 
 Defects these properties found (a field name holding a newline, a NEL in YAML) are kept as
-regression tests at the end. The fuzzing pass runs `TINYQA_FUZZ_EXAMPLES` inputs (default 600, about 10 s) through the
-pack parser; CI can raise it for a longer run.
+regression tests at the end. The fuzzing pass runs `TINYQA_FUZZ_EXAMPLES` inputs (default
+1000, about 8 s) through the pack parser; CI can raise it for a longer run.
 """
 import csv
 import json
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tinyqa.errors import InputError
@@ -23,7 +23,7 @@ from tinyqa.pack import MAX_LINE, Item, Pack, item_line, parse_items
 from tinyqa.suites.scoring import contains, exact_match, lev_ratio, normalize, token_f1
 
 LANGS = ["en", "en-GB", "fr", "de", "tr", "az", "ar", "ru", "el", "zh", "ja", "ko", "th", "hi"]
-FUZZ_EXAMPLES = int(os.environ.get("TINYQA_FUZZ_EXAMPLES", "600"))
+FUZZ_EXAMPLES = int(os.environ.get("TINYQA_FUZZ_EXAMPLES", "1000"))
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # Round trips write and read files: fewer examples each.
 FILES = settings(SETTINGS, max_examples=100)
@@ -211,8 +211,7 @@ def test_fuzz_pack_parser_fails_only_with_one_clear_line(scratch, data, check_id
     assert all(isinstance(i, Item) for i in collected)
     for p in problems:
         assert p.startswith(str(path)), p
-        # One line, except the known defect pinned below: a field name is printed raw.
-        assert "\n" not in p or ": field " in p, p
+        assert "\n" not in p, p
     try:
         strict = parse_items(path, check_ids=check_ids)
     except InputError as e:
@@ -233,10 +232,6 @@ def _extras(item: Item) -> dict:
     """The extra tags as the exports name them (a taken name gets a `tag_` prefix)."""
     return {(f"tag_{k}" if k in ("id", "source") else k): v
             for k, v in item.tags.model_dump().items() if k not in ("category", "difficulty")}
-
-
-def _strings(item: Item) -> list[str]:
-    return [item.text, item.label, item.context, *item.aliases, *map(str, item.tags.model_dump().values())]
 
 
 def _pack(generated: list[Item]) -> Pack:
@@ -278,8 +273,6 @@ def test_langsmith_export_round_trips(generated):
 @FILES
 @given(unique_items)
 def test_promptfoo_yaml_export_round_trips(generated):
-    # U+0085 (NEL) is the known YAML defect pinned below.
-    assume(not any("\x85" in s for i in generated for s in _strings(i)))
     with tempfile.TemporaryDirectory() as out:
         (path,) = export_pack(_pack(generated), "promptfoo", Path(out))
         tests = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -634,3 +634,10 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("tinyqa: interrupted")
         sys.exit(130)
+    except RuntimeError as e:
+        if "ephemeral Prefect API server" not in str(e):
+            raise
+        err.print(f"tinyqa: error: Prefect's temporary API server did not start in time; set "
+                  f"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher or PREFECT_API_URL to a running server "
+                  f"({str(e).splitlines()[0][:200]})", markup=False)
+        sys.exit(3)
