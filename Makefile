@@ -23,5 +23,8 @@ test: install
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(BIN)/python -m pytest -q
 
+bench: install
+	for b in benchmarks/*_bench.py; do $(BIN)/python $$b || exit 1; done
+
 clean:
 	rm -rf $(VENV) reports site
