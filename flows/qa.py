@@ -29,8 +29,8 @@ def reach(model: str, api_base: str | None):
     """The Target for `model` with its configured settings (tinyqa.toml), serving the
     embedded model for as long as it is needed."""
     settings = config.model_settings(model)
-    api_base = api_base or settings.pop("api_base", None)
-    settings.pop("api_base", None)
+    configured_base = settings.pop("api_base", None)
+    api_base = api_base or configured_base
     if model == llm.LOCAL:
         with local.serve() as base:
             yield dataclasses.replace(llm.target(model, base), **settings)

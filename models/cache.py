@@ -10,13 +10,13 @@ import hashlib
 import json
 from pathlib import Path
 
-from tinyqa.settings import cache_dir
 from tinyqa.files import write_atomic
+from tinyqa.pack import canonical_json
+from tinyqa.settings import cache_dir
 
 
 def key(identity: dict, messages: list[dict], params: dict) -> str:
-    blob = json.dumps({"identity": identity, "messages": messages, "params": params},
-                      sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    blob = canonical_json({"identity": identity, "messages": messages, "params": params})
     return hashlib.sha256(blob.encode()).hexdigest()
 
 

@@ -25,10 +25,10 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from tinyqa.errors import InputError
+from tinyqa.files import write_atomic
 from tinyqa.reports import store
 from tinyqa.settings import cache_dir
 from tinyqa.suites.stats import mcnemar_exact, wilson
-from tinyqa.files import write_atomic
 
 TEMPLATE = "dashboard.html.j2"
 PAGE = "index.html"

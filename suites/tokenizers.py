@@ -28,6 +28,7 @@ from array import array
 from pathlib import Path
 
 from tinyqa.errors import InputError
+from tinyqa.pack import canonical_json
 from tinyqa.settings import cache_dir
 
 # The identity parts, in report order; a kind that lacks a part has None there.
@@ -46,7 +47,7 @@ def part_hash(data: bytes | str | object) -> str:
     if isinstance(data, str):
         data = data.encode()
     elif not isinstance(data, (bytes, bytearray, memoryview)):
-        data = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+        data = canonical_json(data).encode()
     return hashlib.sha256(data).hexdigest()[:16]
 
 
