@@ -37,17 +37,19 @@ def gate(model: str, packs: list[str], baseline: str | None = None, api_base: st
     t = gate_suite.Thresholds(**(thresholds or {}))
     notices: list[str] = []
     tokenizer = tokenizer or tokenizer_for(model)
-    drift = None
+    drift_future = None
     if tokenizer is None:
         notices.append(f"drift skipped: no offline tokenizer known for {model} (pass --tokenizer)")
     else:
         drift_base = drift_baseline or drift_baseline_for(tokenizer)
         if drift_base is None:
             notices.append(f"drift: no baseline for tokenizer {tokenizer}; fingerprinted only")
-        drift = tokenizer_drift(tokenizer, packs, str(drift_base) if drift_base else None, reports,
-                                max_changed=t.max_drifted)
+        # Alongside tiny QA, which mostly waits on the model.
+        drift_future = tokenizer_drift.submit(tokenizer, packs, str(drift_base) if drift_base else None, reports,
+                                              max_changed=t.max_drifted)
     runs = [tiny_qa(model, packs, api_base, template, use_cache=use_cache and repeats == 1,
                     reports=reports, return_items=True) for _ in range(repeats)]
+    drift = drift_future.result() if drift_future else None
     rows = gate_suite.majority([r["items"] for r in runs], t.metric)
     base = gate_suite.load_baseline(Path(baseline)) if baseline else None
     checks = decide(rows, base, t.model_dump())

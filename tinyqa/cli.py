@@ -2,6 +2,7 @@
 0 pass, 1 regression or validation failure, 2 usage or input error, 3 infrastructure failure)."""
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import sys
@@ -13,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tinyqa import prefect_api
 from tinyqa.errors import InputError, TinyQAError
 from tinyqa.settings import DEFAULT_REPORTS
 
@@ -33,13 +35,24 @@ _process_settings = contextlib.ExitStack()
 
 
 def _quiet_prefect(verbose: bool) -> None:
-    """Prefect for a short command: its logs at WARNING unless -v, and no flow heartbeats for
-    the rest of the process (each sync flow would wait ~1 s joining its heartbeat thread)."""
+    """Prefect for a short command: its logs at WARNING unless -v, no flow heartbeats for the
+    rest of the process (each sync flow would wait ~1 s joining its heartbeat thread), and its
+    API answering (see tinyqa.prefect_api)."""
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     _process_settings.enter_context(temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
+    prefect_api.wait_ready()
 
+
+# The commands that run Prefect flows: their API server starts before anything else is imported.
+FLOW_COMMANDS = {"run", "smoke", "gate", "generate", "lmeval", "nightly"}
+
+
+@app.callback()
+def _start(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand in FLOW_COMMANDS and "--help" not in sys.argv:
+        prefect_api.start()
 
 
 @app.command("packs")
@@ -625,7 +638,30 @@ def lmeval_cmd(
               f"{result['timings']['lm_eval_s']:.1f} s", markup=False)
 
 
+_exit_status = 1   # an uncaught exception's, unless SystemExit says otherwise
+
+
+def _leave() -> None:
+    """The last exit handler: every other one (Prefect's drains, the API server's stop,
+    logging's shutdown) has run; skip tearing down LiteLLM's and Prefect's module graphs,
+    which costs about 1.2 s a command and does nothing for the user."""
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(_exit_status)
+
+
 def main() -> None:
+    global _exit_status
+    atexit.register(_leave)   # registered first, so it runs last
+    try:
+        _main()
+    except SystemExit as e:
+        _exit_status = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
+        raise
+
+
+def _main() -> None:
     try:
         app()
     except TinyQAError as e:
