@@ -6,7 +6,9 @@ from pathlib import Path
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from pydantic import SecretStr
 
+from tinyqa import runinfo
 from tinyqa.flows.drift import tokenizer_drift, tokenizer_for
 from tinyqa.flows.qa import tiny_qa
 from tinyqa.pack import shipped_dir
@@ -28,7 +30,7 @@ def decide(rows: list[dict], baseline: dict | None, thresholds: dict) -> list[di
 
 
 @flow(name="gate")
-def gate(model: str, packs: list[str], baseline: str | None = None, api_base: str | None = None,
+def gate(model: str, packs: list[str], baseline: str | None = None, api_base: SecretStr | None = None,
          template: str = DEFAULT, tokenizer: str | None = None, drift_baseline: str | None = None,
          repeats: int = 1, thresholds: dict | None = None, use_cache: bool = True,
          reports: str = str(Path("reports"))) -> dict:
@@ -47,7 +49,7 @@ def gate(model: str, packs: list[str], baseline: str | None = None, api_base: st
         # Alongside tiny QA, which mostly waits on the model.
         drift_future = tokenizer_drift.submit(tokenizer, packs, str(drift_base) if drift_base else None, reports,
                                               max_changed=t.max_drifted)
-    runs = [tiny_qa(model, packs, api_base, template, use_cache=use_cache and repeats == 1,
+    runs = [tiny_qa(model, packs, runinfo.revealed(api_base), template, use_cache=use_cache and repeats == 1,
                     reports=reports, return_items=True) for _ in range(repeats)]
     drift = drift_future.result() if drift_future else None
     rows = gate_suite.majority([r["items"] for r in runs], t.metric)

@@ -9,8 +9,10 @@ from pathlib import Path
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from pydantic import SecretStr
 from prefect.states import Failed
 
+from tinyqa import runinfo
 from tinyqa.errors import TinyQAError
 from tinyqa.flows.qa import reach
 from tinyqa.generators import generate as gen
@@ -32,7 +34,7 @@ def write_pack(outcome: gen.Outcome, out: str, force: bool) -> str:
 
 @flow(name="generate-pack")
 async def generate_pack(languages: list[str], categories: list[str], n: int, model: str,
-                  difficulty: str = "medium", api_base: str | None = None, context: str | None = None,
+                  difficulty: str = "medium", api_base: SecretStr | None = None, context: str | None = None,
                   seed: int = 0, avoid: list[str] | None = None, out: str | None = None,
                   allow_partial: bool = False, force: bool = False, batch_size: int | None = None,
                   max_calls: int | None = None, max_tokens: int | None = None,
@@ -41,6 +43,7 @@ async def generate_pack(languages: list[str], categories: list[str], n: int, mod
     """Generate `n` items over `languages` and `categories`; write them to `out` when every
     language got its share (or, with `allow_partial`, whatever valid items were obtained).
     Returns the run's summary (see `Outcome.summary`) with `written`: the folder, or None."""
+    api_base = runinfo.revealed(api_base)
     try:
         spec = gen.make_spec(languages, categories, n, model, difficulty=difficulty, api_base=api_base,
                              context=context, seed=seed, avoid=avoid, batch_size=batch_size,

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from pydantic import SecretStr
 
+from tinyqa import runinfo
 from tinyqa.reports import store
 from tinyqa.suites import lmeval
 
@@ -46,7 +48,7 @@ def lmeval_task(model: str, tasks: list[str], backend: str = "local-chat-complet
 
 @flow(name="lmeval-suite")
 def lmeval_suite(model: str, tasks: list[str], backend: str = "local-chat-completions",
-                 api_base: str | None = None, limit: float | None = None,
+                 api_base: SecretStr | None = None, limit: float | None = None,
                  batch_size: int | str | None = None, num_fewshot: int | None = None, seed: int = 1234,
                  chat_template: bool | None = None, concurrency: int | None = None,
                  model_args: dict | None = None, allow_hub: bool = False,
@@ -54,7 +56,7 @@ def lmeval_suite(model: str, tasks: list[str], backend: str = "local-chat-comple
                  verbose: bool = False, return_items: bool = False) -> dict:
     """lm-eval on one model: the `lm-eval` task with its timeout set to `timeout_s`."""
     return lmeval_task.with_options(timeout_seconds=timeout_s)(
-        model=model, tasks=tasks, backend=backend, api_base=api_base, limit=limit, batch_size=batch_size,
+        model=model, tasks=tasks, backend=backend, api_base=runinfo.revealed(api_base), limit=limit, batch_size=batch_size,
         num_fewshot=num_fewshot, seed=seed, chat_template=chat_template, concurrency=concurrency,
         model_args=model_args, allow_hub=allow_hub, reports=reports, verbose=verbose,
         return_items=return_items)

@@ -13,6 +13,7 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from pydantic import SecretStr
 
 import tinyqa
 from tinyqa import config, runinfo
@@ -71,7 +72,8 @@ def tiny_qa(model: str, packs: list[str], api_base: str | None = None, template:
     finishes an interrupted run (its settings come from its checkpoint)."""
     if resume:
         checkpoint = Checkpoint.load(reports, resume)
-        model, packs, api_base, template = (checkpoint.meta[k] for k in ("model", "packs", "api_base", "template"))
+        model, packs, template = (checkpoint.meta[k] for k in ("model", "packs", "template"))
+        api_base = checkpoint.resume_api_base(api_base)
         run_id, started = resume, datetime.fromisoformat(checkpoint.meta["started_at"])
     else:
         started = runinfo.now()
@@ -101,11 +103,12 @@ def tiny_qa(model: str, packs: list[str], api_base: str | None = None, template:
 
 
 @flow(name="qa-run")
-def qa_run(model: str | None, packs: list[str] | None, api_base: str | None = None, template: str = DEFAULT,
+def qa_run(model: str | None, packs: list[str] | None, api_base: SecretStr | None = None, template: str = DEFAULT,
            concurrency: int | None = None, use_cache: bool = True, reports: str = str(Path("reports")),
            return_items: bool = False, resume: str | None = None) -> dict:
     """Tiny QA on any model and packs, reports written; or finish the interrupted run `resume`."""
-    return tiny_qa(model, packs, api_base, template, concurrency, use_cache, reports, return_items, resume)
+    return tiny_qa(model, packs, runinfo.revealed(api_base), template, concurrency, use_cache, reports,
+                   return_items, resume)
 
 
 @flow(name="smoke")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tinyqa import runinfo
 from tinyqa.errors import InputError
 
 FOLDER = "_checkpoints"
@@ -24,6 +25,9 @@ class Checkpoint:
 
     @classmethod
     def create(cls, reports: str | Path, run_id: str, meta: dict) -> Checkpoint:
+        """A new checkpoint; `meta["api_base"]` is kept without credentials (see resume_api_base)."""
+        url = meta.get("api_base")
+        meta = {**meta, "api_base": runinfo.public_url(url), "api_base_credentials": url != runinfo.public_url(url)}
         path = cls.path_for(reports, run_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"meta": meta}) + "\n", encoding="utf-8")
@@ -46,6 +50,16 @@ class Checkpoint:
             except ValueError:
                 break
         return cls(path, meta, rows)
+
+    def resume_api_base(self, given: str | None) -> str | None:
+        """The base URL to finish the run with: `given` (--api-base), else the recorded one,
+        unless that one had credentials, which are not kept on disk."""
+        if given:
+            return given
+        if self.meta.get("api_base_credentials"):
+            raise InputError(f"--resume {self.path.stem}: the run was asked of {self.meta['api_base']} with "
+                             "credentials in the URL, which are not kept: pass --api-base again")
+        return self.meta["api_base"]
 
     def answered(self) -> dict[tuple[str, str], dict]:
         """Rows of items answered before the interruption (errored ones are asked again)."""

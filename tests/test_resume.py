@@ -43,3 +43,23 @@ def test_interrupted_run_resumes_without_asking_again(tmp_path, tinyqa_bin, cli_
     assert not checkpoint.exists()
     n = len(list((shipped_dir() / "core_en" / "data.jsonl").read_text().splitlines()))
     assert n == 52
+
+
+def test_checkpoint_keeps_no_credentials_and_resume_asks_for_them_again(tmp_path, tinyqa_bin, cli_env):
+    import pytest
+
+    from tinyqa.errors import InputError
+    from tinyqa.suites.checkpoint import Checkpoint
+
+    meta = {"model": "openai/x", "packs": ["core_en"], "template": "qa-v1", "started_at": "2026-11-23T10:00:00+00:00"}
+    Checkpoint.create(tmp_path, "r1", {**meta, "api_base": "http://bob:S3CRETKEY@127.0.0.1:9/v1?key=S3CRETKEY"})
+    Checkpoint.create(tmp_path, "r2", {**meta, "api_base": "http://127.0.0.1:9/v1"})
+    assert "S3CRETKEY" not in (tmp_path / "_checkpoints" / "r1.jsonl").read_text()
+    with_creds, plain = Checkpoint.load(tmp_path, "r1"), Checkpoint.load(tmp_path, "r2")
+    with pytest.raises(InputError, match="pass --api-base again"):
+        with_creds.resume_api_base(None)
+    assert with_creds.resume_api_base("http://bob:K@127.0.0.1:9/v1") == "http://bob:K@127.0.0.1:9/v1"
+    assert plain.resume_api_base(None) == "http://127.0.0.1:9/v1"
+    res = subprocess.run([tinyqa_bin, "run", "--resume", "r1", "--reports", str(tmp_path)],
+                         env=cli_env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "pass --api-base again" in res.stderr, res.stderr

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tinyqa import prefect_api
+from tinyqa import prefect_api, runinfo
 from tinyqa.errors import InputError, TinyQAError
 from tinyqa.settings import DEFAULT_REPORTS
 
@@ -127,7 +127,7 @@ def _finish(result: dict, min_em: float, min_contains: float, reports: Path) -> 
 def run(
     model: Annotated[Optional[str], typer.Option(help="LiteLLM model string, or `local` for the embedded model.")] = None,
     packs: PacksOpt = "core_en",
-    api_base: Annotated[Optional[str], typer.Option(help="Base URL of an OpenAI-compatible server.")] = None,
+    api_base: Annotated[Optional[str], typer.Option(help="Base URL of an OpenAI-compatible server (with --resume: instead of the recorded one).")] = None,
     template: Annotated[str, typer.Option(help="Prompt template name or TOML file.")] = "qa-v1",
     concurrency: Annotated[Optional[int], typer.Option(min=1, max=256, help="Requests in flight (default 16; 1 for `local`).")] = None,
     no_cache: NoCache = False,
@@ -141,8 +141,9 @@ def run(
     if resume:
         from tinyqa.suites.checkpoint import Checkpoint
 
-        meta = Checkpoint.load(reports, resume).meta
-        model, packs, api_base, template = meta["model"], ",".join(meta["packs"]), meta["api_base"], meta["template"]
+        checkpoint = Checkpoint.load(reports, resume)
+        meta, api_base = checkpoint.meta, checkpoint.resume_api_base(api_base)
+        model, packs, template = meta["model"], ",".join(meta["packs"]), meta["template"]
     elif model is None:
         raise InputError("--model is required (or --resume RUN_ID)")
     _check_run_inputs(model, packs, api_base, template)
@@ -152,7 +153,7 @@ def run(
 
     started = time.time()
     try:
-        result = qa_run(model=model, packs=packs.split(","), api_base=api_base, template=template,
+        result = qa_run(model=model, packs=packs.split(","), api_base=runinfo.hidden(api_base), template=template,
                         concurrency=concurrency, use_cache=not no_cache, reports=str(reports), resume=resume)
     except KeyboardInterrupt:
         _resume_hint(reports, started)
@@ -321,7 +322,7 @@ def generate(
 
     result = asyncio.run(generate_pack(
         languages=languages.split(","), categories=categories.split(","), n=n, model=model,
-        difficulty=difficulty, api_base=api_base, context=context, seed=seed,
+        difficulty=difficulty, api_base=runinfo.hidden(api_base), context=context, seed=seed,
         avoid=avoid.split(",") if avoid else None, out=str(out_dir) if out_dir else None,
         allow_partial=allow_partial, force=force, batch_size=batch_size, max_calls=max_calls,
         max_tokens=max_tokens, max_cost_usd=max_cost, published=published, use_cache=not no_cache))
@@ -519,7 +520,7 @@ def gate(
 
 
     result = gate_flow(model=model, packs=packs.split(","), baseline=str(baseline) if baseline else None,
-                       api_base=api_base, template=template, tokenizer=tokenizer,
+                       api_base=runinfo.hidden(api_base), template=template, tokenizer=tokenizer,
                        drift_baseline=str(drift_baseline) if drift_baseline else None, repeats=repeats,
                        thresholds=thresholds, use_cache=not no_cache, reports=str(reports))
     result["notices"] = notices + result["notices"]
@@ -613,7 +614,7 @@ def lmeval_cmd(
 
         for name in ("prefect.task_runs", "prefect.flow_runs"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
-    result = lmeval_suite(model=model, tasks=list(settings.tasks), backend=backend, api_base=api_base,
+    result = lmeval_suite(model=model, tasks=list(settings.tasks), backend=backend, api_base=runinfo.hidden(api_base),
                           limit=settings.limit, batch_size=settings.batch_size, num_fewshot=num_fewshot, seed=seed,
                           chat_template=chat_template, concurrency=concurrency, model_args=settings.model_args,
                           allow_hub=allow_hub, reports=str(reports), verbose=verbose)

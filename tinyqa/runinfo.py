@@ -7,6 +7,8 @@ import subprocess
 from datetime import datetime, timezone
 from urllib.parse import urlsplit, urlunsplit
 
+from pydantic import SecretStr
+
 
 def now() -> datetime:
     return datetime.now(timezone.utc)
@@ -40,3 +42,14 @@ def public_url(url: str | None) -> str | None:
         return url
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+
+
+def hidden(url: str | None) -> SecretStr | None:
+    """A base URL as a flow's `api_base` parameter: a SecretStr, which Prefect records as
+    `**********` in its database and UI (a base URL can hold credentials)."""
+    return SecretStr(url) if url else None
+
+
+def revealed(url: SecretStr | str | None) -> str | None:
+    """The URL in a flow's `api_base` parameter (a deployment's parameters may pass a str)."""
+    return url.get_secret_value() if isinstance(url, SecretStr) else url
