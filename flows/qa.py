@@ -16,8 +16,9 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import SecretStr
 
 import tinyqa
-from tinyqa import config, runinfo
+from tinyqa import config, prefect_api, runinfo
 from tinyqa.models import llm, local
+from tinyqa.models.ratelimit import SharedLimit
 from tinyqa.pack import resolve_packs
 from tinyqa.reports import store
 from tinyqa.suites import qa
@@ -27,8 +28,8 @@ from tinyqa.suites.templates import DEFAULT, load_template
 
 @contextlib.contextmanager
 def reach(model: str, api_base: str | None):
-    """The Target for `model` with its configured settings (tinyqa.toml), serving the
-    embedded model for as long as it is needed."""
+    """The Target for `model` with its configured settings (tinyqa.toml) and the Prefect
+    limit of its provider, serving the embedded model for as long as it is needed."""
     settings = config.model_settings(model)
     configured_base = settings.pop("api_base", None)
     api_base = api_base or configured_base
@@ -36,7 +37,25 @@ def reach(model: str, api_base: str | None):
         with local.serve() as base:
             yield dataclasses.replace(llm.target(model, base), **settings)
     else:
-        yield dataclasses.replace(llm.target(model, api_base), **settings)
+        t = llm.target(model, api_base)
+        yield dataclasses.replace(t, **settings, shared_limit=shared_limit(t.limit_name))
+
+
+def shared_limit(name: str) -> SharedLimit | None:
+    """The Prefect global concurrency limit `name`, when the API is a server of one's own
+    (`prefect gcl create tinyqa-openai --limit 8`; add `--slot-decay-per-second` for a rate
+    limit) and the limit exists and is active. A command's temporary API has none."""
+    if prefect_api.temporary():
+        return None
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            gcl = client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            return None
+    return SharedLimit(name, decays=bool(gcl.slot_decay_per_second)) if gcl.active else None
 
 
 def write_reports(reports: str, run: dict, items: list[dict], metrics: list[dict]) -> None:

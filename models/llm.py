@@ -7,6 +7,7 @@ environment variables and are handed to LiteLLM only; they never reach a report 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import re
@@ -19,7 +20,7 @@ import litellm
 from tinyqa.errors import InputError
 from tinyqa.models.cache import ResponseCache
 from tinyqa.models.cache import key as cache_key
-from tinyqa.models.ratelimit import limiter
+from tinyqa.models.ratelimit import SharedLimit, limiter
 from tinyqa.runinfo import public_url
 
 LOCAL = "local"
@@ -42,10 +43,18 @@ class Target:
     concurrency: int = 16
     rpm: float | None = None        # requests a minute to this provider; None: unlimited
     timeout: float = 60.0           # seconds per request
+    shared_limit: SharedLimit | None = None   # a Prefect limit each request holds
 
     @property
     def provider(self) -> str:
         return self.api_base or self.model.split("/", 1)[0]
+
+    @property
+    def limit_name(self) -> str:
+        """The Prefect global concurrency limit for this provider, if one is created:
+        `tinyqa-openai`, `tinyqa-anthropic`, or `tinyqa-<host>-<port>` for an api_base."""
+        where = urlsplit(self.api_base).netloc.rpartition("@")[2] if self.api_base else self.provider
+        return "tinyqa-" + re.sub(r"[^a-z0-9]+", "-", where.lower()).strip("-")
 
     @property
     def label(self) -> str:
@@ -173,12 +182,13 @@ async def complete(
         if limit:
             await limit.wait()
         try:
-            # httpx's timeout bounds each read, not the whole response: a server trickling a few
-            # bytes at a time would hold the request for ever, so the whole call is bounded too.
-            resp = await asyncio.wait_for(litellm.acompletion(
-                model=t.model, messages=messages, api_base=t.api_base, api_key=_api_key(t),
-                timeout=timeout, max_retries=0, **sent,
-            ), timeout)
+            async with t.shared_limit.slot() if t.shared_limit else contextlib.nullcontext():
+                # httpx's timeout bounds each read, not the whole response: a server trickling a
+                # few bytes at a time would hold the request for ever, so the whole call is bounded.
+                resp = await asyncio.wait_for(litellm.acompletion(
+                    model=t.model, messages=messages, api_base=t.api_base, api_key=_api_key(t),
+                    timeout=timeout, max_retries=0, **sent,
+                ), timeout)
             text = resp.choices[0].message.content or ""
             usage = getattr(resp, "usage", None)
             cost = (getattr(resp, "_hidden_params", {}) or {}).get("response_cost")

@@ -77,6 +77,7 @@ class ScriptedServer:
         self.asked: Counter[str] = Counter()
         self.requests: list[dict] = []
         self.faults: Counter[str] = Counter()   # faults sent, by kind
+        self.in_flight = self.max_in_flight = 0   # answers being prepared at once (peak)
         self._lock = threading.Lock()
         self._closing = threading.Event()
         server = self
@@ -100,7 +101,12 @@ class ScriptedServer:
                 reply = server.answer(question, attempt)
                 model = body.get("model", "scripted")
                 if not isinstance(reply, Fault):
+                    with server._lock:
+                        server.in_flight += 1
+                        server.max_in_flight = max(server.max_in_flight, server.in_flight)
                     time.sleep(server.latency)
+                    with server._lock:
+                        server.in_flight -= 1
                     self._send(200, {}, completion(reply, model))
                     return
                 with server._lock:

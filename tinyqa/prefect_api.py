@@ -89,6 +89,11 @@ def wait_ready() -> None:
     _settings.enter_context(temporary_settings(updates={PREFECT_API_URL: _url}))
 
 
+def temporary() -> bool:
+    """Whether this process's flows report to its own temporary server."""
+    return _server is not None
+
+
 def stop() -> None:
     """Ask the server to shut down (it finishes its writes on its own; nothing here waits)."""
     global _server
