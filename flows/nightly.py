@@ -19,6 +19,7 @@ from tinyqa.flows.drift import tokenizer_drift, tokenizer_for
 from tinyqa.flows.gate import drift_baseline_for
 from tinyqa.flows.qa import tiny_qa
 from tinyqa.flows.runners import task_runner
+from tinyqa.flows.validate import require_valid, validate_packs
 from tinyqa.pack import shipped_ids
 
 
@@ -31,12 +32,13 @@ def settings() -> dict:
 def nightly(models: list[str] | None = None, packs: list[str] | None = None,
             lmeval_tasks: list[str] | None = None, reports: str = str(Path("reports")),
             site: str | None = "site") -> dict:
-    """Fan tiny QA out over model × pack (no response cache: the point is to ask again), run
-    drift per model tokenizer and lm-eval per model, then build the dashboard."""
+    """Check the packs, then fan tiny QA out over model × pack (no response cache: the point is
+    to ask again), run drift per model tokenizer and lm-eval per model, then build the dashboard."""
     cfg = settings()
     models = models or cfg.get("models") or ["local"]
     packs = packs or cfg.get("packs") or shipped_ids()
     lmeval_tasks = lmeval_tasks if lmeval_tasks is not None else cfg.get("lmeval_tasks", [])
+    require_valid(validate_packs(packs))
     qa_futures = [tiny_qa.submit(m, [p], use_cache=False, reports=reports) for m in models for p in packs]
     drift_futures = []
     for tok in {t for m in models if (t := tokenizer_for(m))}:

@@ -13,10 +13,12 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import task_run as this_task_run
 from pydantic import SecretStr
 
 import tinyqa
 from tinyqa import config, prefect_api, runinfo
+from tinyqa.errors import CheckFailed, InputError
 from tinyqa.models import llm, local
 from tinyqa.models.ratelimit import SharedLimit
 from tinyqa.pack import resolve_packs
@@ -82,25 +84,34 @@ def publish_artifacts(run: dict, metrics: list[dict], reports: str) -> None:
                            for m in metrics], key=f"{key}-metrics", description="tinyqa metrics")
 
 
-@task(name="tiny-qa", cache_policy=NO_CACHE)
+def transient(_task, _task_run, state) -> bool:
+    """Retry a failed task unless it failed on the user's input or a failed check."""
+    return not isinstance(state.result(raise_on_failure=False), (InputError, CheckFailed))
+
+
+@task(name="tiny-qa", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60],
+      retry_condition_fn=transient)
 def tiny_qa(model: str, packs: list[str], api_base: str | None = None, template: str = DEFAULT,
             concurrency: int | None = None, use_cache: bool = True, reports: str = "reports",
             return_items: bool = False, resume: str | None = None) -> dict:
     """Ask every item of `packs` of `model`, score, write the runs/items/metrics reports and
     publish the summary as Prefect artifacts. Answers are checkpointed as they come; `resume`
-    finishes an interrupted run (its settings come from its checkpoint)."""
+    finishes an interrupted run (its settings come from its checkpoint), as does a retry of the
+    task: the items its failed attempt answered are not asked again."""
+    resume = resume or Checkpoint.of_task_run(reports, this_task_run.get_id())
     if resume:
         checkpoint = Checkpoint.load(reports, resume)
         model, packs, template = (checkpoint.meta[k] for k in ("model", "packs", "template"))
         api_base = checkpoint.resume_api_base(api_base)
         run_id, started = resume, datetime.fromisoformat(checkpoint.meta["started_at"])
-    else:
+    pack_objs = resolve_packs(packs)
+    tmpl = load_template(template)
+    if not resume:
         started = runinfo.now()
         run_id = runinfo.new_run_id(started)
         checkpoint = Checkpoint.create(reports, run_id, {"model": model, "packs": packs, "api_base": api_base,
-                                                         "template": template, "started_at": started.isoformat()})
-    pack_objs = resolve_packs(packs)
-    tmpl = load_template(template)
+                                                         "template": template, "started_at": started.isoformat(),
+                                                         "task_run_id": this_task_run.get_id()})
     with reach(model, api_base) as target:
         api_base = None if model == llm.LOCAL else target.api_base   # tinyqa.toml's, when not given
         items = qa.ask(run_id, pack_objs, target, tmpl, concurrency=concurrency, use_cache=use_cache,

@@ -11,6 +11,7 @@ import contextlib
 import os
 import random
 import re
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
@@ -83,6 +84,36 @@ def target(model: str, api_base: str | None = None) -> Target:
             "openai/gpt-4o-mini, openai/NAME with --api-base URL, or `local`"
         ) from None
     return Target(model, api_base)
+
+
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_lock = threading.Lock()
+
+
+def _forget_loop() -> None:   # a forked child has the loop but not its thread
+    global _loop
+    _loop = None
+
+
+os.register_at_fork(after_in_child=_forget_loop)
+
+
+def run(coro):
+    """Run `coro` (model calls) on the process's one event loop for them, from any thread, and
+    return its result. One loop for the whole process: LiteLLM's logging worker and the rate
+    limiters belong to a loop, so runs on several threads at once (the nightly fan-out) share
+    it instead of each closing a loop of its own under the others."""
+    global _loop
+    with _loop_lock:
+        if _loop is None:
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="tinyqa-model-calls", daemon=True).start()
+    future = asyncio.run_coroutine_threadsafe(coro, _loop)
+    try:
+        return future.result()
+    except BaseException:   # e.g. Ctrl-C in the caller: the calls in flight are cancelled
+        future.cancel()
+        raise
 
 
 def _api_key(t: Target) -> str | None:

@@ -5,6 +5,7 @@ header with the run's settings, then one items row a line. Removed once the run'
 are written."""
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -50,6 +51,18 @@ class Checkpoint:
             except ValueError:
                 break
         return cls(path, meta, rows)
+
+    @classmethod
+    def of_task_run(cls, reports: str | Path, task_run_id: str | None) -> str | None:
+        """The run id of the checkpoint a Prefect task run left (its earlier attempt), if any."""
+        folder = Path(reports) / FOLDER
+        if task_run_id is None or not folder.is_dir():
+            return None
+        for path in folder.glob("*.jsonl"):
+            with open(path, encoding="utf-8") as f, contextlib.suppress(ValueError, KeyError):
+                if json.loads(f.readline())["meta"].get("task_run_id") == task_run_id:
+                    return path.stem
+        return None
 
     def resume_api_base(self, given: str | None) -> str | None:
         """The base URL to finish the run with: `given` (--api-base), else the recorded one,

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from tinyqa.models.cache import ResponseCache
-from tinyqa.models.llm import Target, complete
+from tinyqa.models.llm import Target, complete, run
 from tinyqa.pack import Item, Pack
 from tinyqa.suites import scoring
 from tinyqa.suites.checkpoint import Checkpoint
@@ -79,7 +79,7 @@ def ask(run_id: str, packs: list[Pack], t: Target, template: Template, *,
     cache = ResponseCache() if use_cache else None
     progress = Progress(transient=True, console=Console(stderr=True)) if sys.stderr.isatty() else None
     with progress or contextlib.nullcontext():
-        return asyncio.run(_ask_all(run_id, packs, t, template, concurrency, cache, progress, checkpoint))
+        return run(_ask_all(run_id, packs, t, template, concurrency, cache, progress, checkpoint))
 
 
 def _slices(row: dict) -> list[str]:

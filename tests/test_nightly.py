@@ -33,3 +33,28 @@ def test_fan_out_over_two_dask_workers(prefect_harness, tmp_path, monkeypatch):
         (m, p) for m in ("openai/a", "openai/b") for p in ("p0", "p1"))
     items = ds.dataset(tmp_path / "r" / "items", partitioning="hive").to_table()
     assert items.num_rows == 16 and all(items.column("em").to_pylist())
+
+
+def test_nightly_command_checks_packs_then_runs(tmp_path, tinyqa_bin, cli_env):
+    import subprocess
+
+    from tinyqa.pack import describe_pack
+
+    good = describe_pack(write_pack(tmp_path / "good", MINI)).path
+    bad = describe_pack(write_pack(tmp_path / "bad", MINI)).path
+    data = bad / "data.jsonl"
+    data.write_text(data.read_text().replace("Paris is the capital", "Paris was the capital"))
+    with ScriptedServer(lambda q, n: GOLD.get(q, "?")) as srv:
+        (tmp_path / "tinyqa.toml").write_text(f'[models."openai/a"]\napi_base = "{srv.url}"\n')
+        cmd = [tinyqa_bin, "nightly", "--models", "openai/a", "--reports", str(tmp_path / "r"),
+               "--site", str(tmp_path / "site")]
+        res = subprocess.run([*cmd, "--packs", f"{good},{bad}"], cwd=tmp_path, env=cli_env, capture_output=True,
+                             text=True, timeout=300)
+        assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+        assert res.stderr.startswith("tinyqa: error: 1 pack problem(s), first: bad:") and "field sha256" in res.stderr
+        assert sum(srv.asked.values()) == 0 and not (tmp_path / "r").exists()   # nothing asked on a broken pack
+        res = subprocess.run([*cmd, "--packs", str(good)], cwd=tmp_path, env=cli_env, capture_output=True,
+                             text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "1 tiny QA run(s), 0 item error(s)" in res.stdout and (tmp_path / "site" / "index.html").is_file()
+    assert sum(srv.asked.values()) == len(MINI)

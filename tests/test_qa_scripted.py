@@ -107,3 +107,63 @@ def test_model_settings_come_from_tinyqa_toml(tmp_path):
     (tmp_path / "tinyqa.toml").write_text('[models\n')
     with pytest.raises(InputError, match="invalid TOML"):
         config.load(tmp_path)
+
+
+def test_a_retried_task_finishes_its_first_attempt_without_asking_again(prefect_harness, mini_pack, tmp_path,
+                                                                         monkeypatch):
+    """The report store fails once (a network filesystem hiccup): Prefect retries the task, and
+    the retry picks up the answers its first attempt checkpointed."""
+    from prefect import flow
+
+    from tinyqa.flows import qa
+    from tinyqa.reports import store
+
+    real_write, failures = store.write, []
+
+    def flaky_write(*args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise OSError("store unavailable")
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(store, "write", flaky_write)
+
+    @flow
+    def once():
+        return qa.tiny_qa.with_options(retry_delay_seconds=0)("openai/scripted", [str(mini_pack)], srv.url,
+                                                              reports=str(tmp_path / "r"))
+
+    with ScriptedServer(lambda q, n: GOLD[q]) as srv:
+        result = once()
+    assert failures and result["errors"] == 0
+    assert sorted(srv.asked.values()) == [1, 1, 1, 1]           # nothing asked twice
+    runs = ds.dataset(tmp_path / "r" / "runs", partitioning="hive").to_table().to_pylist()
+    assert [r["run_id"] for r in runs] == [result["run"]["run_id"]]
+    assert not list((tmp_path / "r" / "_checkpoints").glob("*.jsonl"))
+
+
+def test_bad_input_is_not_retried(prefect_harness, tmp_path, monkeypatch):
+    from prefect import flow
+
+    from tinyqa.errors import InputError
+    from tinyqa.flows import qa
+
+    from tinyqa import pack
+
+    attempts = []
+
+    def counting(packs):
+        attempts.append(packs)
+        return pack.resolve_packs(packs)
+
+    monkeypatch.setattr(qa, "resolve_packs", counting)
+
+    @flow
+    def once():
+        return qa.tiny_qa.with_options(retry_delay_seconds=0)("openai/x", ["no_such_pack"], "http://127.0.0.1:9/v1",
+                                                              reports=str(tmp_path / "r"))
+
+    with pytest.raises(InputError):
+        once()
+    assert len(attempts) == 1                          # one attempt, not three
+    assert not (tmp_path / "r" / "_checkpoints").exists()   # and nothing left behind

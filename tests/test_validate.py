@@ -88,3 +88,27 @@ def test_index_croissant_reads_every_pack():
     for pid in shipped_ids():
         recs = croissant.records(shipped_dir(), pid)
         assert sorted(r["id"] for r in recs) == sorted(i.id for i in load_pack(shipped_dir() / pid).items), pid
+
+
+def test_validate_packs_flow_checks_a_pack_again_only_when_it_changed(prefect_harness, mini_pack, tmp_path,
+                                                                      monkeypatch):
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
+
+    from tinyqa.flows.validate import validate_packs
+    from tinyqa.validators import validate as checks
+
+    real, checked = checks.validate_pack, []
+
+    def counting(path):
+        checked.append(path.name)
+        return real(path)
+
+    monkeypatch.setattr(checks, "validate_pack", counting)
+    with temporary_settings({PREFECT_LOCAL_STORAGE_PATH: tmp_path / "results"}):
+        assert validate_packs([str(mini_pack)]) == {"mini": []}
+        assert validate_packs([str(mini_pack)]) == {"mini": []}
+        assert checked == ["mini"]                                  # the second verdict came from the cache
+        data = mini_pack / "data.jsonl"
+        data.write_text(data.read_text().replace("A spider has 8 legs.", "A spider has 8 legs!"))
+        problems = validate_packs([str(mini_pack)])["mini"]
+    assert checked == ["mini", "mini"] and any("sha256" in p for p in problems)

@@ -39,10 +39,16 @@ def _quiet_prefect(verbose: bool) -> None:
     rest of the process (each sync flow would wait ~1 s joining its heartbeat thread), and its
     API answering (see tinyqa.prefect_api)."""
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
+    import prefect.main  # noqa: F401  (configures Prefect's logging, which the levels below adjust)
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     _process_settings.enter_context(temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
     prefect_api.wait_ready()
+    if not verbose:   # a failure is printed once, as one line, by main(); -v shows Prefect's traceback
+        import logging
+
+        for name in ("prefect.task_runs", "prefect.flow_runs"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 # The commands that run Prefect flows: their API server starts before anything else is imported.
@@ -575,6 +581,39 @@ def report(
     out.print(f"dashboard written to {page} (open file://{page.resolve()})", markup=False)
 
 
+@app.command()
+def nightly(
+    models: Annotated[Optional[str], typer.Option(help="Models, comma-separated (default: tinyqa.toml [nightly], else local).")] = None,
+    packs: Annotated[Optional[str], typer.Option(help="Packs, comma-separated (default: tinyqa.toml [nightly], else every shipped pack).")] = None,
+    lmeval_tasks: Annotated[Optional[str], typer.Option(help="lm-eval tasks per model, comma-separated (default: tinyqa.toml [nightly], else none).")] = None,
+    task_runner: Annotated[Optional[str], typer.Option(help="thread, dask, dask://HOST:PORT, ray or ray://HOST:PORT (default $TINYQA_TASK_RUNNER, else thread).")] = None,
+    reports: Reports = DEFAULT_REPORTS,
+    site: Annotated[Path, typer.Option(help="Dashboard folder.")] = Path("site"),
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
+) -> None:
+    """What the nightly deployment runs, here: check the packs, tiny QA on every model × pack
+    (fanned out on the task runner), drift per tokenizer, lm-eval, then the dashboard. Exit 3
+    when items errored, 1 when a pack is invalid or a tokenizer drifted."""
+    from tinyqa.flows.runners import task_runner as runner
+
+    fan_out = runner(task_runner)
+    _quiet_prefect(verbose)
+    from tinyqa.flows.nightly import nightly as nightly_flow
+
+    result = nightly_flow.with_options(task_runner=fan_out)(
+        models=models.split(",") if models else None, packs=packs.split(",") if packs else None,
+        lmeval_tasks=lmeval_tasks.split(",") if lmeval_tasks else None, reports=str(reports), site=str(site))
+    out.print(f"nightly: {len(result['qa'])} tiny QA run(s), {result['errors']} item error(s); reports in {reports}/",
+              markup=False)
+    for d in result["drift"]:
+        out.print(f"drift {d['tokenizer']['spec']}: {'no change' if d['passed'] else '; '.join(d['failures'])}", markup=False)
+    for r in result["lmeval"]:
+        out.print(f"lm-eval {r['run']['model']}: run {r['run']['run_id']}", markup=False)
+    if result["dashboard"]:
+        out.print(f"dashboard: {result['dashboard']}", markup=False)
+    raise typer.Exit(3 if result["errors"] else 0 if all(d["passed"] for d in result["drift"]) else 1)
+
+
 @app.command("lmeval")
 def lmeval_cmd(
     model: Annotated[str, typer.Option(help="`local` (the embedded model), the model an --api-base server serves "
@@ -609,11 +648,6 @@ def lmeval_cmd(
     _quiet_prefect(verbose)
     from tinyqa.flows.lmeval import lmeval_suite
 
-    if not verbose:   # a failure is printed once, as one line, by main(); -v shows Prefect's traceback
-        import logging
-
-        for name in ("prefect.task_runs", "prefect.flow_runs"):
-            logging.getLogger(name).setLevel(logging.CRITICAL)
     result = lmeval_suite(model=model, tasks=list(settings.tasks), backend=backend, api_base=runinfo.hidden(api_base),
                           limit=settings.limit, batch_size=settings.batch_size, num_fewshot=num_fewshot, seed=seed,
                           chat_template=chat_template, concurrency=concurrency, model_args=settings.model_args,

@@ -1,10 +1,16 @@
-"""The errors the CLI turns into exit codes (DESIGN.md: 2 input, 3 infrastructure)."""
+"""The errors the CLI turns into exit codes (DESIGN.md: 1 a failed check, 2 input, 3 infrastructure)."""
 
 
 class TinyQAError(Exception):
     """A failure the user can act on: printed as one line, never as a traceback."""
 
     exit_code = 2
+
+
+class CheckFailed(TinyQAError):
+    """A check failed (a regression, an invalid pack): exit 1."""
+
+    exit_code = 1
 
 
 class InputError(TinyQAError):
