@@ -92,7 +92,7 @@ def test_nightly_deployment_runs_through_a_worker(server_env, tmp_path):
         prefect(env, "work-pool", "create", "gpu", "--type", "process")
         prefect(env, "--no-prompt", "deploy", "--all")
         listed = prefect(env, "deployment", "ls")
-        for name in ("nightly/nightly", "gate/gate", "smoke/smoke", "lmeval"):
+        for name in ("nightly/nightly", "gate/gate", "smoke/smoke", "lmeval", "validate-packs/validate-packs"):
             assert name in listed
         reports = tmp_path / "reports"
         params = {"models": ["local"], "packs": ["core_en"], "reports": str(reports), "site": str(tmp_path / "site")}
@@ -109,3 +109,59 @@ def test_nightly_deployment_runs_through_a_worker(server_env, tmp_path):
         if worker and worker.poll() is None:
             os.killpg(worker.pid, 15)
             worker.wait(30)
+
+
+def _servers_of(home: Path) -> list[int]:
+    """Processes whose environment names this PREFECT_HOME (the API servers started for it)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and f"PREFECT_HOME={home}".encode() in (proc / "environ").read_bytes():
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
+
+
+def test_a_command_without_a_server_runs_its_own_and_stops_it(mini_pack, tmp_path):
+    """No API configured: the command's temporary server records the run in PREFECT_HOME's
+    database, and neither a run nor an input error leaves it behind."""
+    import sqlite3
+
+    from fakeserver import ScriptedServer
+
+    home = tmp_path / "prefect"
+    env = dict(os.environ, PREFECT_HOME=str(home), TINYQA_CACHE_DIR=str(tmp_path / "cache"),
+               PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    env.pop("PREFECT_API_URL", None)
+    with ScriptedServer(lambda q, n: "Paris") as srv:
+        ok = subprocess.run(["tinyqa", "run", "--model", "openai/x", "--api-base", srv.url, "--packs", str(mini_pack),
+                             "--reports", str(tmp_path / "r")], env=env, capture_output=True, text=True, timeout=180)
+    bad = subprocess.run(["tinyqa", "run", "--model", "nope", "--packs", str(mini_pack)], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and bad.returncode == 2, ok.stderr + bad.stderr
+    with sqlite3.connect(home / "prefect.db") as db:
+        assert db.execute("select count(*) from flow_run where state_type = 'COMPLETED'").fetchone()[0] == 1
+    deadline = time.monotonic() + 10
+    while _servers_of(home):
+        assert time.monotonic() < deadline, f"API server left running: {_servers_of(home)}"
+        time.sleep(0.2)
+
+
+def test_a_server_named_by_the_profile_is_used(server_env, mini_pack, tmp_path):
+    """PREFECT_API_URL set in the active profile, not the environment: the run goes to that server."""
+    from fakeserver import ScriptedServer
+
+    env = dict(server_env, PREFECT_HOME=str(tmp_path / "home"))
+    url = env.pop("PREFECT_API_URL")
+    prefect(env, "config", "set", f"PREFECT_API_URL={url}")
+    before = json.loads(urllib.request.urlopen(urllib.request.Request(
+        f"{url}/flow_runs/count", data=b"{}", headers={"Content-Type": "application/json"})).read())
+    with ScriptedServer(lambda q, n: "Paris") as srv:
+        res = subprocess.run(["tinyqa", "run", "--model", "openai/x", "--api-base", srv.url, "--packs", str(mini_pack),
+                              "--reports", str(tmp_path / "r")], env=env, capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, res.stderr
+    after = json.loads(urllib.request.urlopen(urllib.request.Request(
+        f"{url}/flow_runs/count", data=b"{}", headers={"Content-Type": "application/json"})).read())
+    assert after == before + 1
+    assert not (tmp_path / "home" / "prefect.db").exists()      # no temporary server of its own

@@ -34,7 +34,7 @@ SMOKE_MIN_CONTAINS = 0.30
 _process_settings = contextlib.ExitStack()
 
 
-def _quiet_prefect(verbose: bool) -> None:
+def _prefect_ready(verbose: bool) -> None:
     """Prefect for a short command: its logs at WARNING unless -v, no flow heartbeats for the
     rest of the process (each sync flow would wait ~1 s joining its heartbeat thread), and its
     API answering (see tinyqa.prefect_api)."""
@@ -49,16 +49,6 @@ def _quiet_prefect(verbose: bool) -> None:
 
         for name in ("prefect.task_runs", "prefect.flow_runs"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
-
-
-# The commands that run Prefect flows: their API server starts before anything else is imported.
-FLOW_COMMANDS = {"run", "smoke", "gate", "generate", "lmeval", "nightly"}
-
-
-@app.callback()
-def _start(ctx: typer.Context) -> None:
-    if ctx.invoked_subcommand in FLOW_COMMANDS and "--help" not in sys.argv:
-        prefect_api.start()
 
 
 @app.command("packs")
@@ -153,7 +143,7 @@ def run(
     elif model is None:
         raise InputError("--model is required (or --resume RUN_ID)")
     _check_run_inputs(model, packs, api_base, template)
-    _quiet_prefect(verbose)
+    _prefect_ready(verbose)
     from tinyqa.flows.qa import qa_run
 
 
@@ -186,7 +176,7 @@ def smoke(
 ) -> None:
     """The main job: the embedded local model answers core_en; reports written; pass/fail on floors."""
     _check_run_inputs("local", packs, None, "qa-v1")
-    _quiet_prefect(verbose)
+    _prefect_ready(verbose)
     from tinyqa.flows.qa import smoke as smoke_flow
 
 
@@ -321,7 +311,7 @@ def generate(
                   seed=seed, avoid=avoid, batch_size=batch_size, max_calls=max_calls, max_tokens=max_tokens,
                   max_cost_usd=max_cost, published=published)
     gen.check_out(out_dir, force=force, str_output=str_output)
-    _quiet_prefect(verbose)
+    _prefect_ready(verbose)
     import asyncio
 
     from tinyqa.flows.generate import generate_pack
@@ -521,7 +511,7 @@ def gate(
         notices.append(f"baseline: the latest run of {model} in {reports} ({latest})")
     else:
         notices.append("no baseline: only the floors are checked")
-    _quiet_prefect(verbose)
+    _prefect_ready(verbose)
     from tinyqa.flows.gate import gate as gate_flow
 
 
@@ -597,7 +587,7 @@ def nightly(
     from tinyqa.flows.runners import task_runner as runner
 
     fan_out = runner(task_runner)
-    _quiet_prefect(verbose)
+    _prefect_ready(verbose)
     from tinyqa.flows.nightly import nightly as nightly_flow
 
     result = nightly_flow.with_options(task_runner=fan_out)(
@@ -645,7 +635,7 @@ def lmeval_cmd(
     if not verbose:
         for var in ("TQDM_DISABLE", "HF_DATASETS_DISABLE_PROGRESS_BARS", "HF_HUB_DISABLE_PROGRESS_BARS"):
             os.environ.setdefault(var, "1")
-    _quiet_prefect(verbose)
+    _prefect_ready(verbose)
     from tinyqa.flows.lmeval import lmeval_suite
 
     result = lmeval_suite(model=model, tasks=list(settings.tasks), backend=backend, api_base=runinfo.hidden(api_base),
@@ -673,6 +663,8 @@ def lmeval_cmd(
               f"{result['timings']['lm_eval_s']:.1f} s", markup=False)
 
 
+# The commands that run Prefect flows.
+FLOW_COMMANDS = {"run", "smoke", "gate", "generate", "lmeval", "nightly"}
 _exit_status = 1   # an uncaught exception's, unless SystemExit says otherwise
 
 
@@ -686,17 +678,22 @@ def _leave() -> None:
     os._exit(_exit_status)
 
 
-def main() -> None:
+def entry() -> None:
+    """The `tinyqa` console script: main() as a short-lived process. A command that runs flows
+    starts its Prefect API before anything else is imported (see tinyqa.prefect_api), and the
+    process leaves as soon as its exit handlers have run."""
     global _exit_status
     atexit.register(_leave)   # registered first, so it runs last
+    if sys.argv[1:2] and sys.argv[1] in FLOW_COMMANDS and "--help" not in sys.argv:
+        prefect_api.start()
     try:
-        _main()
+        main()
     except SystemExit as e:
         _exit_status = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
         raise
 
 
-def _main() -> None:
+def main() -> None:
     try:
         app()
     except TinyQAError as e:

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.request
 from pathlib import Path
 
@@ -33,12 +34,25 @@ def _configured_url() -> str | None:
     return get_current_settings().api.url
 
 
+def _profile_url() -> str | None:
+    """PREFECT_API_URL of the active Prefect profile (what `prefect config set` and `prefect
+    cloud login` write), read without importing Prefect."""
+    home = Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser()
+    path = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml").expanduser()
+    try:
+        profiles = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    active = os.environ.get("PREFECT_PROFILE") or profiles.get("active", "ephemeral")
+    return profiles.get("profiles", {}).get(active, {}).get("PREFECT_API_URL")
+
+
 def start() -> None:
-    """Start the temporary API server, unless one is started or one is obviously configured.
-    Whether Prefect's settings name a server is only known once Prefect is imported: wait_ready()
-    checks, and stops this one if so."""
+    """Start the temporary API server, unless one is started or a server is configured in the
+    environment or the active profile. Other places Prefect reads settings from (prefect.toml,
+    .env) are only known once Prefect is imported: wait_ready() checks, and stops this one."""
     global _server, _url
-    if _server is not None or os.environ.get("PREFECT_API_URL") or (
+    if _server is not None or os.environ.get("PREFECT_API_URL") or _profile_url() or (
             "prefect.settings" in sys.modules and _configured_url()):   # e.g. a test harness
         return
     with socket.socket() as s:
