@@ -20,7 +20,7 @@ def tokenizer_drift(tokenizer: str, packs: list[str] | None = None, baseline: st
     summary: `passed`, the changed items (`pack_id/item_id`), the identity parts that changed,
     the failures, the run id and timings."""
     res = drift_suite.run(tokenizer, packs, Path(baseline) if baseline else None, None,
-                          Path(reports) if reports else None,
+                          reports or None,
                           drift_suite.Thresholds(max_changed, max_metric_delta, fail_on_identity))
     return res.summary()
 

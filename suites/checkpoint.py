@@ -6,10 +6,13 @@ are written."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 from pathlib import Path
 
 from tinyqa import runinfo
+from tinyqa.reports import store
+from tinyqa.settings import cache_dir
 from tinyqa.errors import InputError
 
 FOLDER = "_checkpoints"
@@ -21,8 +24,17 @@ class Checkpoint:
         self._file = None
 
     @staticmethod
-    def path_for(reports: str | Path, run_id: str) -> Path:
-        return Path(reports) / FOLDER / f"{run_id}.jsonl"
+    def folder(reports: str | Path) -> Path:
+        """`<reports>/_checkpoints/` for a local store; for a store at a URL (s3://…), a local
+        folder of the cache named after it: a checkpoint is appended line by line, which
+        object stores do not do."""
+        if store.is_url(reports):
+            return cache_dir() / "checkpoints" / hashlib.sha256(str(reports).encode()).hexdigest()[:16]
+        return Path(str(reports).removeprefix("file://")) / FOLDER
+
+    @classmethod
+    def path_for(cls, reports: str | Path, run_id: str) -> Path:
+        return cls.folder(reports) / f"{run_id}.jsonl"
 
     @classmethod
     def create(cls, reports: str | Path, run_id: str, meta: dict) -> Checkpoint:
@@ -55,7 +67,7 @@ class Checkpoint:
     @classmethod
     def of_task_run(cls, reports: str | Path, task_run_id: str | None) -> str | None:
         """The run id of the checkpoint a Prefect task run left (its earlier attempt), if any."""
-        folder = Path(reports) / FOLDER
+        folder = cls.folder(reports)
         if task_run_id is None or not folder.is_dir():
             return None
         for path in folder.glob("*.jsonl"):

@@ -449,7 +449,7 @@ def report_rows(run_id: str, res: DriftResult) -> tuple[list[dict], list[dict]]:
 
 
 def run(tokenizer: str, packs: list[str] | None = None, baseline: Path | None = None,
-        write_to: Path | None = None, reports: Path | None = None,
+        write_to: Path | None = None, reports: Path | str | None = None,
         thresholds: Thresholds = Thresholds()) -> DriftResult:
     """Fingerprint and measure `tokenizer` on `packs` (default: every shipped pack), compare
     with `baseline` when given, write the drift/metrics/runs reports under `reports` when given,

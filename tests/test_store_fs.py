@@ -150,3 +150,26 @@ def test_two_processes_writing_at_once(tmp_path):
     counts = dict(store.connect(root).sql("select run_id, count(*) from items group by run_id").fetchall())
     assert len(counts) == 2 * runs and set(counts.values()) == {52}
     assert store.read(root, "runs").num_rows == 2 * runs
+
+
+def test_commands_write_and_read_a_store_at_a_url(mini_pack, tmp_path, tinyqa_bin, cli_env):
+    """`--reports URL` on run, gate and runs: the files go through fsspec, the gate finds its
+    baseline there, and the checkpoint lives in the cache meanwhile (object stores do not append)."""
+    from fakeserver import ScriptedServer
+
+    url = f"local://{tmp_path}/remote/reports"
+    with ScriptedServer(lambda q, n: "Paris") as srv:
+        common = ["--model", "openai/x", "--api-base", srv.url, "--packs", str(mini_pack), "--reports", url]
+        first = subprocess.run([tinyqa_bin, "run", *common], cwd=tmp_path, env=cli_env, capture_output=True,
+                               text=True, timeout=180)
+        gate = subprocess.run([tinyqa_bin, "gate", *common, "--no-cache"], cwd=tmp_path, env=cli_env,
+                              capture_output=True, text=True, timeout=180)
+    assert first.returncode == 0, first.stderr
+    assert gate.returncode == 0 and "baseline: the latest run of openai/x" in gate.stdout, gate.stdout + gate.stderr
+    listed = subprocess.run([tinyqa_bin, "runs", "--reports", url], env=cli_env, capture_output=True, text=True)
+    assert listed.returncode == 0 and listed.stdout.count("openai/x") == 2, listed.stdout
+    assert len(store.read(url, "runs")) == 2 and len(store.read(url, "items")) == 2 * 4
+    assert list((tmp_path / "remote" / "reports" / "items").glob("date=*/*.parquet"))
+    assert not (tmp_path / "local:").exists()                               # no folder named after the URL
+    assert (tmp_path / "cache" / "checkpoints").is_dir()                      # the checkpoints were here,
+    assert not list((tmp_path / "cache" / "checkpoints").rglob("*.jsonl"))    # and are gone once complete

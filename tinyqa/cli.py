@@ -23,7 +23,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-Reports = Annotated[Path, typer.Option("--reports", help="Report store folder.")]
+Reports = Annotated[str, typer.Option("--reports", help="Report store: a folder or a filesystem URL (s3://…, gs://…).")]
 PacksOpt = Annotated[str, typer.Option("--packs", help="Pack ids or pack folders, comma-separated.")]
 NoCache = Annotated[bool, typer.Option("--no-cache", help="Ask the model even when a cached answer exists.")]
 
@@ -107,7 +107,7 @@ def _floor_failures(result: dict, min_em: float, min_contains: float) -> list[st
     return fails
 
 
-def _finish(result: dict, min_em: float, min_contains: float, reports: Path) -> None:
+def _finish(result: dict, min_em: float, min_contains: float, reports: str) -> None:
     out.print(_summary(result))
     out.print(f"reports written to {reports}/ (run {result['run']['run_id']})")
     if result["errors"]:
@@ -157,10 +157,11 @@ def run(
     _finish(result, min_em, min_contains, reports)
 
 
-def _resume_hint(reports: Path, since: float) -> None:
-    from tinyqa.suites.checkpoint import FOLDER
+def _resume_hint(reports: str, since: float) -> None:
+    from tinyqa.suites.checkpoint import Checkpoint
 
-    for cp in sorted((reports / FOLDER).glob("*.jsonl")) if (reports / FOLDER).is_dir() else []:
+    folder = Checkpoint.folder(reports)
+    for cp in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
         if cp.stat().st_mtime >= since:
             err.print(f"tinyqa: interrupted; answered items are kept: finish with `tinyqa run --resume {cp.stem}"
                       f"{'' if reports == DEFAULT_REPORTS else f' --reports {reports}'}`", markup=False)
@@ -216,7 +217,7 @@ def validate(paths: Annotated[list[Path], typer.Argument(help="Pack folders or f
     raise typer.Exit(1 if failed else 0)
 
 
-def _run_row(reports: Path, run_id: str) -> dict:
+def _run_row(reports: str, run_id: str) -> dict:
     import pyarrow.compute as pc
 
     from tinyqa.reports import store
@@ -405,7 +406,7 @@ def drift(
     raise typer.Exit(0 if res.passed else 1)
 
 
-def _store_baseline(reports: Path, run_id: str) -> dict:
+def _store_baseline(reports: str, run_id: str) -> dict:
     import pyarrow.compute as pc
 
     from tinyqa.reports import store
@@ -416,7 +417,7 @@ def _store_baseline(reports: Path, run_id: str) -> dict:
     return baseline_from_rows(run_row, items)
 
 
-def _latest_run(reports: Path, model: str) -> str | None:
+def _latest_run(reports: str, model: str) -> str | None:
     from tinyqa.reports import store
 
     rows = [r for r in store.read(reports, "runs").to_pylist()
@@ -561,7 +562,7 @@ def export(
 
 @app.command()
 def report(
-    reports: Annotated[str, typer.Option("--reports", help="Report store: a folder or a filesystem URL (s3://…, memory://…).")] = str(DEFAULT_REPORTS),
+    reports: Reports = DEFAULT_REPORTS,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the dashboard (index.html).")] = Path("site"),
 ) -> None:
     """Build the static dashboard: one self-contained index.html (no server, no network)."""

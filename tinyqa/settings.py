@@ -10,4 +10,4 @@ def cache_dir() -> Path:
     return Path(os.environ.get("TINYQA_CACHE_DIR") or Path.home() / ".cache" / "tinyqa")
 
 
-DEFAULT_REPORTS = Path("reports")
+DEFAULT_REPORTS = "reports"   # a folder or a filesystem URL
