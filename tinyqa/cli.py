@@ -43,6 +43,9 @@ def _prefect_ready(verbose: bool) -> None:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     _process_settings.enter_context(temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
+    from tinyqa.models import llm
+
+    llm.preload()   # while the API server may still be starting
     prefect_api.wait_ready()
     if not verbose:   # a failure is printed once, as one line, by main(); -v shows Prefect's traceback
         import logging
