@@ -9,8 +9,8 @@ from pathlib import Path
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
-from pydantic import SecretStr
 from prefect.states import Failed
+from pydantic import SecretStr
 
 from tinyqa import runinfo
 from tinyqa.errors import TinyQAError

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import os
 import random
 import re
@@ -98,6 +99,11 @@ def _forget_loop() -> None:   # a forked child has the loop but not its thread
 os.register_at_fork(after_in_child=_forget_loop)
 
 
+async def _in_context(coro, ctx: contextvars.Context):
+    """`coro` as a task in the caller's context: Prefect's settings and run context go along."""
+    return await asyncio.get_running_loop().create_task(coro, context=ctx)
+
+
 def run(coro):
     """Run `coro` (model calls) on the process's one event loop for them, from any thread, and
     return its result. One loop for the whole process: LiteLLM's logging worker and the rate
@@ -108,7 +114,7 @@ def run(coro):
         if _loop is None:
             _loop = asyncio.new_event_loop()
             threading.Thread(target=_loop.run_forever, name="tinyqa-model-calls", daemon=True).start()
-    future = asyncio.run_coroutine_threadsafe(coro, _loop)
+    future = asyncio.run_coroutine_threadsafe(_in_context(coro, contextvars.copy_context()), _loop)
     try:
         return future.result()
     except BaseException:   # e.g. Ctrl-C in the caller: the calls in flight are cancelled

@@ -167,3 +167,33 @@ def test_bad_input_is_not_retried(prefect_harness, tmp_path, monkeypatch):
         once()
     assert len(attempts) == 1                          # one attempt, not three
     assert not (tmp_path / "r" / "_checkpoints").exists()   # and nothing left behind
+
+
+def test_model_calls_share_one_loop_and_keep_the_callers_context():
+    """Runs on several threads (the nightly fan-out) share one event loop, and each call sees
+    its caller's context variables (Prefect's settings and run context)."""
+    import asyncio
+    import contextvars
+    import threading
+
+    from tinyqa.models import llm
+
+    var = contextvars.ContextVar("caller")
+
+    async def probe():
+        await asyncio.sleep(0.01)
+        return var.get(None), id(asyncio.get_running_loop())
+
+    results = []
+
+    def caller(i):
+        var.set(i)
+        results.append(llm.run(probe()))
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(v for v, _ in results) == [0, 1, 2]
+    assert len({loop for _, loop in results}) == 1
