@@ -23,6 +23,7 @@ from pathlib import Path
 
 from tinyqa.errors import InfraError
 
+STARTUP_FAILURE = 3   # uvicorn's exit code when it cannot bind its port
 _server: subprocess.Popen | None = None
 _url: str | None = None
 _settings = contextlib.ExitStack()
@@ -51,10 +52,15 @@ def start() -> None:
     """Start the temporary API server, unless one is started or a server is configured in the
     environment or the active profile. Other places Prefect reads settings from (prefect.toml,
     .env) are only known once Prefect is imported: wait_ready() checks, and stops this one."""
-    global _server, _url
     if _server is not None or os.environ.get("PREFECT_API_URL") or _profile_url() or (
             "prefect.settings" in sys.modules and _configured_url()):   # e.g. a test harness
         return
+    _spawn()
+    atexit.register(stop)
+
+
+def _spawn() -> None:
+    global _server, _url
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -68,7 +74,6 @@ def start() -> None:
          "--log-level", "error", "--lifespan", "on"],
         env=env, stdin=subprocess.DEVNULL)
     _url = f"http://127.0.0.1:{port}/api"
-    atexit.register(stop)
 
 
 def wait_ready() -> None:
@@ -86,8 +91,12 @@ def wait_ready() -> None:
     timeout = settings.server.ephemeral.startup_timeout_seconds
     deadline = time.monotonic() + timeout
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))   # loopback: never a proxy
+    respawns = 2   # a port taken between choosing it and binding it
     while True:
-        if _server.poll() is not None:
+        if _server.poll() == STARTUP_FAILURE and respawns:
+            respawns -= 1
+            _spawn()
+        elif _server.poll() is not None:
             raise InfraError(f"Prefect's temporary API server exited with code {_server.returncode}; "
                              "set PREFECT_API_URL to a running server, or see the messages above")
         with contextlib.suppress(OSError):
