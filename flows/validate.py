@@ -39,8 +39,9 @@ def check_pack(path: str) -> list[str]:
 
 def folders(packs: list[str]) -> list[Path]:
     """Shipped pack ids and pack folders (or folders of packs) as pack folders."""
-    return checks.pack_dirs([shipped_dir() / p if PACK_ID.fullmatch(p) and (shipped_dir() / p).is_dir() else Path(p)
-                      for p in packs])
+    shipped = shipped_dir()
+    return checks.pack_dirs([shipped / p if PACK_ID.fullmatch(p) and (shipped / p).is_dir() else Path(p)
+                             for p in packs])
 
 
 @flow(name="validate-packs")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tinyqa.errors import InfraError
 
-STARTUP_FAILURE = 3   # uvicorn's exit code when it cannot bind its port
+STARTUP_FAILURE = 3   # uvicorn's exit code when it cannot start (its port taken, the app failing)
 _server: subprocess.Popen | None = None
 _url: str | None = None
 _settings = contextlib.ExitStack()
