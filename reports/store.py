@@ -66,14 +66,18 @@ def is_url(root: Path | str) -> bool:
     return isinstance(root, str) and "://" in root and not root.startswith("file://")
 
 
+def local_path(root: Path | str) -> str:
+    """The folder a local store names (a path, or a file:// URL)."""
+    return str(root).removeprefix("file://")
+
+
 def filesystem(root: Path | str) -> tuple[pafs.FileSystem, str]:
     """The pyarrow filesystem holding the store at `root` and the store's path inside it.
     A local folder (a path or a file:// URL) is pyarrow's local filesystem at the absolute
     path; a URL goes through fsspec, or through pyarrow's own filesystem for the scheme when
     fsspec's implementation is not installed (s3:// without s3fs)."""
     if not is_url(root):
-        local = str(root)[len("file://"):] if str(root).startswith("file://") else root
-        return pafs.LocalFileSystem(), os.path.abspath(local)
+        return pafs.LocalFileSystem(), os.path.abspath(local_path(root))
     import fsspec
 
     try:

@@ -30,7 +30,7 @@ class Checkpoint:
         object stores do not do."""
         if store.is_url(reports):
             return cache_dir() / "checkpoints" / hashlib.sha256(str(reports).encode()).hexdigest()[:16]
-        return Path(str(reports).removeprefix("file://")) / FOLDER
+        return Path(store.local_path(reports)) / FOLDER
 
     @classmethod
     def path_for(cls, reports: str | Path, run_id: str) -> Path:
@@ -39,8 +39,8 @@ class Checkpoint:
     @classmethod
     def create(cls, reports: str | Path, run_id: str, meta: dict) -> Checkpoint:
         """A new checkpoint; `meta["api_base"]` is kept without credentials (see resume_api_base)."""
-        url = meta.get("api_base")
-        meta = {**meta, "api_base": runinfo.public_url(url), "api_base_credentials": url != runinfo.public_url(url)}
+        url, public = meta.get("api_base"), runinfo.public_url(meta.get("api_base"))
+        meta = {**meta, "api_base": public, "api_base_credentials": url != public}
         path = cls.path_for(reports, run_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"meta": meta}) + "\n", encoding="utf-8")

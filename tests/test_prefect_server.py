@@ -155,13 +155,14 @@ def test_a_server_named_by_the_profile_is_used(server_env, mini_pack, tmp_path):
     env = dict(server_env, PREFECT_HOME=str(tmp_path / "home"))
     url = env.pop("PREFECT_API_URL")
     prefect(env, "config", "set", f"PREFECT_API_URL={url}")
-    before = json.loads(urllib.request.urlopen(urllib.request.Request(
-        f"{url}/flow_runs/count", data=b"{}", headers={"Content-Type": "application/json"})).read())
+    def flow_runs() -> int:
+        return json.loads(urllib.request.urlopen(urllib.request.Request(
+            f"{url}/flow_runs/count", data=b"{}", headers={"Content-Type": "application/json"})).read())
+
+    before = flow_runs()
     with ScriptedServer(lambda q, n: "Paris") as srv:
         res = subprocess.run(["tinyqa", "run", "--model", "openai/x", "--api-base", srv.url, "--packs", str(mini_pack),
                               "--reports", str(tmp_path / "r")], env=env, capture_output=True, text=True, timeout=180)
     assert res.returncode == 0, res.stderr
-    after = json.loads(urllib.request.urlopen(urllib.request.Request(
-        f"{url}/flow_runs/count", data=b"{}", headers={"Content-Type": "application/json"})).read())
-    assert after == before + 1
+    assert flow_runs() == before + 1
     assert not (tmp_path / "home" / "prefect.db").exists()      # no temporary server of its own

@@ -153,7 +153,7 @@ def run(
     started = time.time()
     try:
         result = qa_run(model=model, packs=packs.split(","), api_base=runinfo.hidden(api_base), template=template,
-                        concurrency=concurrency, use_cache=not no_cache, reports=str(reports), resume=resume)
+                        concurrency=concurrency, use_cache=not no_cache, reports=reports, resume=resume)
     except KeyboardInterrupt:
         _resume_hint(reports, started)
         raise
@@ -184,7 +184,7 @@ def smoke(
     from tinyqa.flows.qa import smoke as smoke_flow
 
 
-    result = smoke_flow(packs=packs.split(","), use_cache=not no_cache, reports=str(reports))
+    result = smoke_flow(packs=packs.split(","), use_cache=not no_cache, reports=reports)
     _finish(result, 0.0, min_contains, reports)
 
 
@@ -522,7 +522,7 @@ def gate(
     result = gate_flow(model=model, packs=packs.split(","), baseline=str(baseline) if baseline else None,
                        api_base=runinfo.hidden(api_base), template=template, tokenizer=tokenizer,
                        drift_baseline=str(drift_baseline) if drift_baseline else None, repeats=repeats,
-                       thresholds=thresholds, use_cache=not no_cache, reports=str(reports))
+                       thresholds=thresholds, use_cache=not no_cache, reports=reports)
     result["notices"] = notices + result["notices"]
     table = Table("pack", "check", "result", "detail", title=f"tinyqa gate · {model}")
     for c in result["checks"]:
@@ -596,7 +596,7 @@ def nightly(
 
     result = nightly_flow.with_options(task_runner=fan_out)(
         models=models.split(",") if models else None, packs=packs.split(",") if packs else None,
-        lmeval_tasks=lmeval_tasks.split(",") if lmeval_tasks else None, reports=str(reports), site=str(site))
+        lmeval_tasks=lmeval_tasks.split(",") if lmeval_tasks else None, reports=reports, site=str(site))
     out.print(f"nightly: {len(result['qa'])} tiny QA run(s), {result['errors']} item error(s); reports in {reports}/",
               markup=False)
     for d in result["drift"]:
@@ -645,7 +645,7 @@ def lmeval_cmd(
     result = lmeval_suite(model=model, tasks=list(settings.tasks), backend=backend, api_base=runinfo.hidden(api_base),
                           limit=settings.limit, batch_size=settings.batch_size, num_fewshot=num_fewshot, seed=seed,
                           chat_template=chat_template, concurrency=concurrency, model_args=settings.model_args,
-                          allow_hub=allow_hub, reports=str(reports), verbose=verbose)
+                          allow_hub=allow_hub, reports=reports, verbose=verbose)
     rows = {(m["pack_id"], m["slice"], m["metric"]): m for m in result["metrics"]}
     table = Table("task", "metric", "filter", "value", "stderr", "n",
                   title=f"lm-eval {result['lm_eval_version']} · {model} · {backend}")
