@@ -1,67 +1,69 @@
-"""The pull-request gate: tokenizer drift and tiny QA against a baseline, then a verdict."""
+"""The pull-request gate: tokenizer drift and tiny QA against a baseline, then a verdict.
+
+The same flow behind `tinyqa gate` and the `gate` deployment: the thresholds come from
+tinyqa.toml's [gate] table with the given overrides, the baseline from a file or the report
+store (suites/gate.py has the rules), and the QA runs are written once the verdict is known,
+so that a failed gate is never taken as a later gate's baseline.
+"""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
 from pydantic import SecretStr
 
 from tinyqa import runinfo
-from tinyqa.flows.drift import tokenizer_drift, tokenizer_for
-from tinyqa.flows.qa import tiny_qa
-from tinyqa.pack import shipped_dir
+from tinyqa.flows.drift import tokenizer_drift
+from tinyqa.flows.qa import save, tiny_qa
+from tinyqa.pack import resolve_packs
+from tinyqa.reports import history, markdown
+from tinyqa.suites import drift as drift_suite
 from tinyqa.suites import gate as gate_suite
-from tinyqa.suites.templates import DEFAULT
-
-
-def drift_baseline_for(tokenizer: str) -> Path | None:
-    """The committed drift baseline for a tokenizer spec (packs/baselines/drift-<slug>.json)."""
-    slug = re.sub(r"[^a-z0-9]+", "-", tokenizer.lower()).strip("-")
-    path = shipped_dir() / "baselines" / f"drift-{slug}.json"
-    return path if path.is_file() else None
-
-
-@task(name="gate-verdict", cache_policy=NO_CACHE)
-def decide(rows: list[dict], baseline: dict | None, thresholds: dict) -> list[dict]:
-    checks = gate_suite.verdict(rows, baseline, gate_suite.Thresholds(**thresholds))
-    return [c.__dict__ for c in checks]
+from tinyqa.suites import tokenizers
+from tinyqa.suites.result import Check, GateResult
+from tinyqa.suites.templates import DEFAULT, load_template
 
 
 @flow(name="gate")
 def gate(model: str, packs: list[str], baseline: str | None = None, api_base: SecretStr | None = None,
          template: str = DEFAULT, tokenizer: str | None = None, drift_baseline: str | None = None,
-         repeats: int = 1, thresholds: dict | None = None, use_cache: bool = True,
-         reports: str = str(Path("reports"))) -> dict:
-    """Drift (when the tokenizer can be had offline), then tiny QA `repeats` times (per-item
-    majority), then the checks against the baseline."""
-    t = gate_suite.Thresholds(**(thresholds or {}))
+         repeats: int = 1, overrides: dict | None = None, use_cache: bool = True,
+         reports: str = str(Path("reports"))) -> GateResult:
+    """Drift (when the tokenizer can be had offline) alongside tiny QA `repeats` times
+    (per-item majority), then the checks against the baseline; the runs written with the
+    verdict as their status, the verdict published as an artifact."""
+    t = gate_suite.thresholds(overrides)
     notices: list[str] = []
-    tokenizer = tokenizer or tokenizer_for(model)
+    pack_ids = [p.id for p in resolve_packs(packs)]
+    if baseline:
+        base = gate_suite.load_baseline(Path(baseline))
+        notices.append(f"baseline: the file {baseline} (run {base.get('run_id')})")
+    else:
+        base, why = history.gate_baseline(reports, model, pack_ids, load_template(template).sha256)
+        notices.append(why)
+    tokenizer = tokenizer or tokenizers.for_model(model)
     drift_future = None
     if tokenizer is None:
         notices.append(f"drift skipped: no offline tokenizer known for {model} (pass --tokenizer)")
     else:
-        drift_base = drift_baseline or drift_baseline_for(tokenizer)
+        drift_base = drift_baseline or drift_suite.shipped_baseline(tokenizer)
         if drift_base is None:
             notices.append(f"drift: no baseline for tokenizer {tokenizer}; fingerprinted only")
         # Alongside tiny QA, which mostly waits on the model.
         drift_future = tokenizer_drift.submit(tokenizer, packs, str(drift_base) if drift_base else None, reports,
                                               max_changed=t.max_drifted)
     runs = [tiny_qa(model, packs, runinfo.revealed(api_base), template, use_cache=use_cache and repeats == 1,
-                    reports=reports, return_items=True) for _ in range(repeats)]
+                    reports=reports, write=False) for _ in range(repeats)]
     drift = drift_future.result() if drift_future else None
-    rows = gate_suite.majority([r["items"] for r in runs], t.metric)
-    base = gate_suite.load_baseline(Path(baseline)) if baseline else None
-    checks = decide(rows, base, t.model_dump())
+    checks = gate_suite.verdict(gate_suite.majority([r.items for r in runs], t.metric), base, t)
     if drift is not None:
-        checks.append({"pack_id": "drift", "name": f"tokenizer {tokenizer}", "passed": drift["passed"],
-                       "message": "; ".join(drift["failures"]) or (
-                           f"{drift['items']} items fingerprinted, none changed" if drift["new"] is not None
-                           else f"{drift['items']} items fingerprinted (no baseline to compare)"),
-                       "details": drift["changed"]})
-    errors = sum(r["errors"] for r in runs)
-    return {"runs": [{k: v for k, v in r.items() if k != "items"} for r in runs], "checks": checks,
-            "drift": drift, "errors": errors, "notices": notices,
-            "passed": all(c["passed"] for c in checks)}
+        checks += drift.checks or [Check("drift", f"tokenizer {tokenizer}", True,
+                                         f"{drift.details['items']} items fingerprinted (no baseline to compare)")]
+    result = GateResult(model, checks, runs, drift, baseline or (base["run_id"] if base else None),
+                        notices + runs[0].notices)
+    for r in runs:   # their status is the verdict: a failed gate is nobody's baseline
+        r.checks = checks
+        save(reports, r)
+    create_markdown_artifact(markdown.gate(result), key="tinyqa-gate", description=f"tinyqa gate · {model}")
+    return result

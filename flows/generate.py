@@ -33,23 +33,13 @@ def write_pack(outcome: gen.Outcome, out: str, force: bool) -> str:
 
 
 @flow(name="generate-pack")
-async def generate_pack(languages: list[str], categories: list[str], n: int, model: str,
-                  difficulty: str = "medium", api_base: SecretStr | None = None, context: str | None = None,
-                  seed: int = 0, avoid: list[str] | None = None, out: str | None = None,
-                  allow_partial: bool = False, force: bool = False, batch_size: int | None = None,
-                  max_calls: int | None = None, max_tokens: int | None = None,
-                  max_cost_usd: float | None = None, temperature: float = 0.7,
-                  published: str | None = None, use_cache: bool = True) -> dict:
-    """Generate `n` items over `languages` and `categories`; write them to `out` when every
+async def generate_pack(spec: gen.Spec, api_base: SecretStr | None = None, out: str | None = None,
+                        allow_partial: bool = False, force: bool = False, use_cache: bool = True) -> dict:
+    """Generate what `spec` asks for (gen.make_spec checks it); write it to `out` when every
     language got its share (or, with `allow_partial`, whatever valid items were obtained).
     Returns the run's summary (see `Outcome.summary`) with `written`: the folder, or None."""
-    api_base = runinfo.revealed(api_base)
     try:
-        spec = gen.make_spec(languages, categories, n, model, difficulty=difficulty, api_base=api_base,
-                             context=context, seed=seed, avoid=avoid, batch_size=batch_size,
-                             max_calls=max_calls, max_tokens=max_tokens, max_cost_usd=max_cost_usd,
-                             temperature=temperature, published=published)
-        with reach(model, api_base) as target:
+        with reach(spec.model, runinfo.revealed(api_base)) as target:
             ask = gen.gathering(target, lambda r: ask_batch(target, r, use_cache))
             outcome = await gen.generate(spec, target, ask)
         written = None

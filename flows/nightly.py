@@ -10,56 +10,68 @@ lmeval_tasks = ["tinyqa_core_en"]       # default: none
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefect import flow
 
 from tinyqa import config
-from tinyqa.flows.drift import tokenizer_drift, tokenizer_for
-from tinyqa.flows.gate import drift_baseline_for
+from tinyqa.flows.drift import tokenizer_drift
 from tinyqa.flows.qa import tiny_qa
-from tinyqa.flows.runners import task_runner
 from tinyqa.flows.validate import require_valid, validate_packs
 from tinyqa.pack import shipped_ids
+from tinyqa.suites import drift as drift_suite
+from tinyqa.suites import tokenizers
+from tinyqa.suites.result import RunResult, exit_code
 
 
-def settings() -> dict:
-    cfg, _ = config.load()
-    return dict(getattr(cfg, "nightly", None) or {})
+@dataclass
+class NightlyResult:
+    qa: list[RunResult] = field(default_factory=list)
+    drift: list[RunResult] = field(default_factory=list)
+    lmeval: list[RunResult] = field(default_factory=list)
+    dashboard: str | None = None
+
+    @property
+    def runs(self) -> list[RunResult]:
+        return [*self.qa, *self.drift, *self.lmeval]
+
+    @property
+    def errors(self) -> int:
+        return sum(r.errors for r in self.runs)
+
+    @property
+    def exit_code(self) -> int:
+        """3 when items errored, 1 when a tokenizer drifted, else 0."""
+        return exit_code(self.runs)
 
 
 @flow(name="nightly")
 def nightly(models: list[str] | None = None, packs: list[str] | None = None,
             lmeval_tasks: list[str] | None = None, reports: str = str(Path("reports")),
-            site: str | None = "site") -> dict:
+            site: str | None = "site") -> NightlyResult:
     """Check the packs, then fan tiny QA out over model × pack (no response cache: the point is
     to ask again), run drift per model tokenizer and lm-eval per model, then build the dashboard."""
-    cfg = settings()
-    models = models or cfg.get("models") or ["local"]
-    packs = packs or cfg.get("packs") or shipped_ids()
-    lmeval_tasks = lmeval_tasks if lmeval_tasks is not None else cfg.get("lmeval_tasks", [])
+    cfg = config.load()[0].nightly
+    models = models or cfg.models or ["local"]
+    packs = packs or cfg.packs or shipped_ids()
+    lmeval_tasks = lmeval_tasks if lmeval_tasks is not None else cfg.lmeval_tasks or []
     require_valid(validate_packs(packs))
     qa_futures = [tiny_qa.submit(m, [p], use_cache=False, reports=reports) for m in models for p in packs]
     drift_futures = []
-    for tok in {t for m in models if (t := tokenizer_for(m))}:
-        base = drift_baseline_for(tok)
+    for tok in sorted({t for m in models if (t := tokenizers.for_model(m))}):
+        base = drift_suite.shipped_baseline(tok)
         drift_futures.append(tokenizer_drift.submit(tok, packs, str(base) if base else None, reports))
-    lmeval_results = []
+    result = NightlyResult()
     if lmeval_tasks:
         from tinyqa.flows.lmeval import lmeval_task
+        from tinyqa.suites.lmeval import Settings
 
-        lmeval_results = [lmeval_task(model=m, tasks=lmeval_tasks, reports=reports) for m in models]
-    qa_results = [f.result() for f in qa_futures]
-    drift_results = [f.result() for f in drift_futures]
-    page = None
+        result.lmeval = [lmeval_task(Settings(model=m, tasks=tuple(lmeval_tasks)), reports) for m in models]
+    result.qa = [f.result() for f in qa_futures]
+    result.drift = [f.result() for f in drift_futures]
     if site:
         from tinyqa.reports import dashboard
 
-        page = str(dashboard.build(reports, site))
-    return {"qa": [r["run"]["run_id"] for r in qa_results], "errors": sum(r["errors"] for r in qa_results),
-            "drift": drift_results, "lmeval": lmeval_results, "dashboard": page}
-
-
-def with_runner(spec: str | None = None):
-    """The nightly flow on the task runner named by `spec` (see tinyqa.flows.runners)."""
-    return nightly.with_options(task_runner=task_runner(spec))
+        result.dashboard = str(dashboard.build(reports, site))
+    return result

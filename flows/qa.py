@@ -1,7 +1,9 @@
 """The tiny QA flows: `qa_run` (any model, any packs) and `smoke` (the embedded model on core_en).
 
-All the work is one task, `tiny-qa`, so that the nightly flow can fan it out over a Dask or Ray
-cluster (model × pack); each run writes its own report files, atomically.
+All the work is one task, `tiny-qa`: ask, score, check the floors and write the reports, so
+that the nightly flow can fan it out over a Dask or Ray cluster (model × pack); each run
+writes its own report files, atomically. The gate asks it not to write, and writes the run
+once its verdict is known (`save`).
 """
 from __future__ import annotations
 
@@ -16,16 +18,19 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import task_run as this_task_run
 from pydantic import SecretStr
 
-import tinyqa
 from tinyqa import config, prefect_api, runinfo
-from tinyqa.errors import CheckFailed, InputError
+from tinyqa.errors import TinyQAError
 from tinyqa.models import llm, local
 from tinyqa.models.ratelimit import SharedLimit
 from tinyqa.pack import resolve_packs
 from tinyqa.reports import store
-from tinyqa.suites import qa
-from tinyqa.suites.checkpoint import Checkpoint
+from tinyqa.reports.checkpoint import Checkpoint
+from tinyqa.suites import gate, qa
+from tinyqa.suites.result import RunResult
 from tinyqa.suites.templates import DEFAULT, load_template
+
+# The smoke floor: SmolLM2-135M passes it honestly on core_en (README, "Thresholds").
+SMOKE_MIN_CONTAINS = 0.30
 
 
 @contextlib.contextmanager
@@ -33,8 +38,8 @@ def reach(model: str, api_base: str | None):
     """The Target for `model` with its configured settings (tinyqa.toml) and the Prefect
     limit of its provider, serving the embedded model for as long as it is needed."""
     settings = config.model_settings(model)
-    configured_base = settings.pop("api_base", None)
-    api_base = api_base or configured_base
+    configured = settings.pop("api_base", None)
+    api_base = api_base or configured
     if model == llm.LOCAL:
         with local.serve() as base:
             yield dataclasses.replace(llm.target(model, base), **settings)
@@ -60,44 +65,47 @@ def shared_limit(name: str) -> SharedLimit | None:
     return SharedLimit(name, decays=bool(gcl.slot_decay_per_second)) if gcl.active else None
 
 
-def write_reports(reports: str, run: dict, items: list[dict], metrics: list[dict]) -> None:
-    date = f"{run['started_at']:%Y-%m-%d}"
-    # Items and metrics first: a runs row only appears once its run is complete.
-    store.write(reports, "items", items, run["run_id"], date)
-    store.write(reports, "metrics", metrics, run["run_id"], date)
-    store.write(reports, "runs", [run], run["run_id"], date)
-
-
-def publish_artifacts(run: dict, metrics: list[dict], reports: str) -> None:
+def publish(result: RunResult, reports: str) -> None:
     """A markdown summary and a metrics table on the Prefect run, linking the dashboard."""
-    summary = [m for m in metrics if m["slice"] == "all" and m["metric"] in ("em", "contains", "errors")]
+    run = result.run
+    summary = [m for m in result.metrics if m["slice"] == "all" and m["metric"] in ("em", "contains", "errors")]
     lines = [f"### tinyqa {run['run_id']} · {run['model']} · {run['status']}", "",
              "| pack | metric | value | n | 95% CI |", "|---|---|---|---|---|"]
     for m in summary:
         ci = f"{m['ci_low']:.2f}–{m['ci_high']:.2f}" if m["ci_low"] is not None else ""
         value = "" if m["value"] is None else f"{m['value']:.3f}"
         lines.append(f"| {m['pack_id']} | {m['metric']} | {value} | {m['n']} | {ci} |")
+    lines += [f"- {n}" for n in result.notices]
     lines += ["", f"Dashboard: `tinyqa report --reports {reports} --out site/` then open site/index.html"]
     key = "tinyqa-" + "".join(c if c.isalnum() else "-" for c in run["model"].lower())[:80]
     create_markdown_artifact("\n".join(lines), key=key, description=f"tinyqa run {run['run_id']}")
     create_table_artifact([{k: m[k] for k in ("pack_id", "slice", "metric", "value", "n", "ci_low", "ci_high")}
-                           for m in metrics], key=f"{key}-metrics", description="tinyqa metrics")
+                           for m in result.metrics], key=f"{key}-metrics", description="tinyqa metrics")
+
+
+def save(reports: str, result: RunResult) -> None:
+    """Write the run's reports, drop its checkpoint, publish its artifacts."""
+    store.write_run(reports, result)
+    Checkpoint.discard(reports, result.run_id)
+    publish(result, reports)
 
 
 def transient(_task, _task_run, state) -> bool:
-    """Retry a failed task unless it failed on the user's input or a failed check."""
-    return not isinstance(state.result(raise_on_failure=False), (InputError, CheckFailed))
+    """Retry a task that failed unexpectedly (a crash, the store unreachable); never one that
+    failed with an error tinyqa explains (bad input, a failed check, a provider that refuses)."""
+    return not isinstance(state.result(raise_on_failure=False), TinyQAError)
 
 
 @task(name="tiny-qa", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60],
       retry_condition_fn=transient)
 def tiny_qa(model: str, packs: list[str], api_base: str | None = None, template: str = DEFAULT,
             concurrency: int | None = None, use_cache: bool = True, reports: str = "reports",
-            return_items: bool = False, resume: str | None = None) -> dict:
-    """Ask every item of `packs` of `model`, score, write the runs/items/metrics reports and
-    publish the summary as Prefect artifacts. Answers are checkpointed as they come; `resume`
-    finishes an interrupted run (its settings come from its checkpoint), as does a retry of the
-    task: the items its failed attempt answered are not asked again."""
+            resume: str | None = None, floors: gate.Thresholds | None = None, write: bool = True) -> RunResult:
+    """Ask every item of `packs` of `model`, score, check `floors` and (with `write`) write the
+    runs/items/metrics reports and publish the summary as Prefect artifacts. Answers are
+    checkpointed as they come; `resume` finishes an interrupted run (its settings come from
+    its checkpoint), as does a retry of the task: the items its failed attempt answered are
+    not asked again."""
     resume = resume or Checkpoint.of_task_run(reports, this_task_run.get_id())
     if resume:
         checkpoint = Checkpoint.load(reports, resume)
@@ -112,37 +120,34 @@ def tiny_qa(model: str, packs: list[str], api_base: str | None = None, template:
         checkpoint = Checkpoint.create(reports, run_id, {"model": model, "packs": packs, "api_base": api_base,
                                                          "template": template, "started_at": started.isoformat(),
                                                          "task_run_id": this_task_run.get_id()})
-    with reach(model, api_base) as target:
-        api_base = None if model == llm.LOCAL else target.api_base   # tinyqa.toml's, when not given
-        items = qa.ask(run_id, pack_objs, target, tmpl, concurrency=concurrency, use_cache=use_cache,
-                       checkpoint=checkpoint)
-    metrics = qa.metrics(run_id, items)
-    errors = sum(r["error"] is not None for r in items)
-    run = {
-        "run_id": run_id, "started_at": started, "finished_at": runinfo.now(), "suite": qa.SUITE,
-        "model": model, "api_base": runinfo.public_url(api_base),
-        "prompt_template": tmpl.id, "prompt_hash": tmpl.sha256,
-        "pack_ids": [p.id for p in pack_objs], "git_sha": runinfo.git_sha(),
-        "trigger": runinfo.trigger(), "tinyqa_version": tinyqa.__version__,
-        "status": "errors" if errors else "complete",
-    }
-    write_reports(reports, run, items, metrics)
-    checkpoint.remove()
-    publish_artifacts(run, metrics, reports)
-    return {"run": run, "metrics": metrics, "errors": errors, **({"items": items} if return_items else {})}
+    try:
+        with reach(model, api_base) as target:
+            result = qa.run(run_id, started, model, pack_objs, target, tmpl, concurrency=concurrency,
+                            use_cache=use_cache, checkpoint=checkpoint)
+    except BaseException:
+        if not checkpoint.answered():   # nothing to resume
+            checkpoint.remove()
+        raise
+    if floors is not None:
+        result.checks += gate.floors(result.items, floors)
+    if write:
+        save(reports, result)
+    return result
 
 
 @flow(name="qa-run")
 def qa_run(model: str | None, packs: list[str] | None, api_base: SecretStr | None = None, template: str = DEFAULT,
            concurrency: int | None = None, use_cache: bool = True, reports: str = str(Path("reports")),
-           return_items: bool = False, resume: str | None = None) -> dict:
-    """Tiny QA on any model and packs, reports written; or finish the interrupted run `resume`."""
+           resume: str | None = None, min_em: float = 0.0, min_contains: float = 0.0) -> RunResult:
+    """Tiny QA on any model and packs, reports written, floors checked; or finish the
+    interrupted run `resume`."""
     return tiny_qa(model, packs, runinfo.revealed(api_base), template, concurrency, use_cache, reports,
-                   return_items, resume)
+                   resume, gate.Thresholds(min_em=min_em, min_contains=min_contains))
 
 
 @flow(name="smoke")
 def smoke(packs: list[str] = ["core_en"], use_cache: bool = True,  # noqa: B006
-          reports: str = str(Path("reports"))) -> dict:
-    """The main job: the embedded local model on the gold set, reports written."""
-    return tiny_qa(llm.LOCAL, packs, use_cache=use_cache, reports=reports)
+          reports: str = str(Path("reports")), min_contains: float = SMOKE_MIN_CONTAINS) -> RunResult:
+    """The main job: the embedded local model on the gold set, reports written, its floor checked."""
+    return tiny_qa(llm.LOCAL, packs, use_cache=use_cache, reports=reports,
+                   floors=gate.Thresholds(min_contains=min_contains))

@@ -58,7 +58,6 @@ class Spec:
     difficulty: str
     n: int
     model: str
-    api_base: str | None = None
     context: str | None = None
     seed: int = 0
     avoid: tuple[str, ...] = ()
@@ -150,7 +149,7 @@ def make_spec(languages: str | list[str], categories: str | list[str], n: int, m
         local.gguf_path()
     else:
         llm.target(model, api_base)
-    return Spec(tuple(langs), tuple(cats), difficulty, n, model, api_base, context or None, seed,
+    return Spec(tuple(langs), tuple(cats), difficulty, n, model, context or None, seed,
                 tuple(avoid_list), batch_size or (LOCAL_BATCH_SIZE if model == llm.LOCAL else BATCH_SIZE),
                 max_calls, max_tokens, max_cost_usd, temperature, published)
 
@@ -206,12 +205,6 @@ def gathering(t: llm.Target, one: Callable[[Request], Awaitable[llm.Answer]]) ->
         return list(await asyncio.gather(*(gated(r) for r in requests)))
 
     return ask
-
-
-def concurrent_asker(t: llm.Target, use_cache: bool = True) -> Asker:
-    """An Asker calling `llm.complete` directly (no Prefect), with the response cache."""
-    cache = ResponseCache() if use_cache else None
-    return gathering(t, lambda r: ask_one(t, r, cache))
 
 
 def sampling_seed(seed: int, lang: str, batch: int) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import os
 import random
 import re
@@ -20,14 +21,19 @@ from urllib.parse import parse_qsl, urlsplit
 import litellm
 
 from tinyqa.errors import InputError
+from tinyqa.models import credentials
 from tinyqa.models.cache import ResponseCache
 from tinyqa.models.cache import key as cache_key
 from tinyqa.models.ratelimit import SharedLimit, limiter
 from tinyqa.runinfo import public_url
 
 LOCAL = "local"
-# Deterministic decoding for every suite: same setup, same answers.
+# Deterministic decoding for every suite: same setup, same answers. Each provider is sent
+# only what it takes (LiteLLM drops the rest: Anthropic takes no seed, OpenAI's reasoning
+# models no temperature); `decoding()` says what that is, and runs record it.
 PARAMS = {"temperature": 0.0, "seed": 1234, "max_tokens": 48}
+# Reasoning models spend hidden tokens before the answer: 48 would leave them none.
+REASONING_MAX_TOKENS = 2048
 
 litellm.suppress_debug_info = True
 litellm.telemetry = False
@@ -46,6 +52,7 @@ class Target:
     rpm: float | None = None        # requests a minute to this provider; None: unlimited
     timeout: float = 60.0           # seconds per request
     shared_limit: SharedLimit | None = None   # a Prefect limit each request holds
+    max_tokens: int | None = None   # the completion budget (tinyqa.toml), default by model kind
 
     @property
     def provider(self) -> str:
@@ -70,21 +77,74 @@ class Target:
 
 
 def target(model: str, api_base: str | None = None) -> Target:
-    """Check a model string offline and build its Target (`local` needs `local_base`)."""
+    """Check a model string offline and build its Target (for `local`, `api_base` is where
+    the embedded model is served)."""
     if model == LOCAL:
         from tinyqa.models.local import MODEL_NAME, gguf_sha256
 
         # llama.cpp's server answers one request at a time: more in flight only queue there.
         return Target(f"openai/{MODEL_NAME}", api_base, name=LOCAL, served_by=f"gguf:{gguf_sha256()}",
                       concurrency=1)
+    check_model(model, api_base)
+    return Target(model, api_base)
+
+
+def check_model(model: str, api_base: str | None) -> None:
+    """InputError for a model string LiteLLM cannot place, or whose provider's credentials are
+    not in the environment (`litellm.validate_environment`, less what `api_base` covers)."""
     try:
-        litellm.get_llm_provider(model, api_base=api_base)
+        _, provider, _, _ = litellm.get_llm_provider(model, api_base=api_base)
     except Exception:
         raise InputError(
             f"--model: unknown model {model!r}: use a LiteLLM model string such as "
             "openai/gpt-4o-mini, openai/NAME with --api-base URL, or `local`"
         ) from None
-    return Target(model, api_base)
+    if provider in credentials.KNOWN:
+        credentials.check(model, api_base, provider)
+        return
+    named = litellm.validate_environment(model, api_base=api_base).get("missing_keys") or []
+    gaps = credentials.missing(provider, (tuple(named),), api_base) if named else []
+    if gaps:
+        raise InputError(f"--model {model}: LiteLLM finds no credentials for {provider} in the environment "
+                         f"(it looks for {', '.join(gaps[0])})")
+
+
+@functools.lru_cache(maxsize=64)
+def _reasoning(model: str) -> bool:
+    try:
+        return bool(litellm.supports_reasoning(model=model))
+    except Exception:
+        return False
+
+
+def params_for(t: Target) -> dict:
+    """The decoding parameters asked for: PARAMS, with the completion budget of the model's
+    kind (REASONING_MAX_TOKENS for reasoning models) unless tinyqa.toml sets one."""
+    budget = t.max_tokens or (REASONING_MAX_TOKENS if _reasoning(t.model) else PARAMS["max_tokens"])
+    return {**PARAMS, "max_tokens": budget}
+
+
+def decoding(t: Target, params: dict | None = None) -> tuple[dict, list[str]]:
+    """What the provider is sent of `params` (default `params_for(t)`), in its own names as
+    LiteLLM maps them, and a note for each parameter it does not take."""
+    params = params or params_for(t)
+    try:
+        from litellm.utils import get_optional_params
+
+        model, provider, _, _ = litellm.get_llm_provider(t.model, api_base=t.api_base)
+        sent = get_optional_params(model=model, custom_llm_provider=provider, drop_params=True, **params)
+    except Exception:   # a provider LiteLLM cannot map offline: sent as asked
+        return dict(params), []
+    sent = {k: v for k, v in sent.items() if k not in ("stream", "extra_body") and v is not None}
+    mapped = {"max_tokens": ("max_tokens", "max_completion_tokens", "max_output_tokens", "maxTokens",
+                             "num_predict", "maxOutputTokens")}
+    notes = []
+    for name in params:
+        if not any(k in sent for k in mapped.get(name, (name,))):
+            why = {"seed": "answers may differ between runs",
+                   "temperature": "it samples at its own default"}.get(name, "")
+            notes.append(f"{name} not sent: {t.label} does not take it{'; ' + why if why else ''}")
+    return sent, notes
 
 
 _loop: asyncio.AbstractEventLoop | None = None
@@ -104,7 +164,7 @@ async def _in_context(coro, ctx: contextvars.Context):
     return await asyncio.get_running_loop().create_task(coro, context=ctx)
 
 
-def run(coro):
+def on_loop(coro):
     """Run `coro` (model calls) on the process's one event loop for them, from any thread, and
     return its result. One loop for the whole process: LiteLLM's logging worker and the rate
     limiters belong to a loop, so runs on several threads at once (the nightly fan-out) share
@@ -144,6 +204,11 @@ RETRYABLE = (
     litellm.BadGatewayError,
     TimeoutError,   # the whole call outlived `timeout` (asyncio.wait_for)
 )
+# Refusals that no retry changes and that every request of a run meets alike: a bad key, an
+# unknown model, a parameter the provider rejects. Item-specific refusals are not among them.
+FATAL = (litellm.AuthenticationError, litellm.PermissionDeniedError, litellm.NotFoundError,
+         litellm.BadRequestError)
+ITEM_SPECIFIC = (litellm.ContextWindowExceededError, litellm.ContentPolicyViolationError)
 # The longest wait a Retry-After header can impose before the next attempt, in seconds.
 RETRY_AFTER_MAX = 60.0
 
@@ -158,6 +223,7 @@ class Answer:
     cost_usd: float | None = None
     error: str | None = None
     cached: bool = False
+    fatal: bool = False   # the provider refused the request itself (key, model, parameter)
 
 
 def _retry_after(exc: Exception) -> float | None:
@@ -211,10 +277,10 @@ async def complete(
     trickling server is a retried timeout). A failure that outlives the retries comes back
     as `Answer.error`.
     With `cache`, an answer given before for the same key is returned, marked `cached`.
-    `params` override the decoding PARAMS and `response_format` is passed on; the cache key
-    holds the parameters actually sent."""
+    `params` override `params_for(t)` and `response_format` is passed on; the cache key holds
+    the parameters asked for. LiteLLM drops those the provider does not take (`decoding()`)."""
     started = time.perf_counter()
-    sent = {**PARAMS, **(params or {})}
+    sent = {**params_for(t), **(params or {})}
     if response_format is not None:
         sent["response_format"] = response_format
     k = cache_key(t.identity, messages, sent) if cache else None
@@ -230,7 +296,7 @@ async def complete(
                 # few bytes at a time would hold the request for ever, so the whole call is bounded.
                 resp = await asyncio.wait_for(litellm.acompletion(
                     model=t.model, messages=messages, api_base=t.api_base, api_key=_api_key(t),
-                    timeout=timeout, max_retries=0, **sent,
+                    timeout=timeout, max_retries=0, drop_params=True, **sent,
                 ), timeout)
             text = resp.choices[0].message.content or ""
             usage = getattr(resp, "usage", None)
@@ -250,5 +316,6 @@ async def complete(
             delay = min(_retry_after(exc) or backoff * 2 ** (attempt - 1), RETRY_AFTER_MAX)
             await asyncio.sleep(delay * random.uniform(1.0, 1.25))
         except Exception as exc:  # a non-transient provider error: recorded, not retried
-            return Answer(None, time.perf_counter() - started, attempt, error=_error(exc, t))
+            return Answer(None, time.perf_counter() - started, attempt, error=_error(exc, t),
+                          fatal=isinstance(exc, FATAL) and not isinstance(exc, ITEM_SPECIFIC))
     raise AssertionError("unreachable")

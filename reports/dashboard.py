@@ -28,19 +28,20 @@ from tinyqa.errors import InputError
 from tinyqa.files import write_atomic
 from tinyqa.reports import store
 from tinyqa.settings import cache_dir
-from tinyqa.suites.stats import mcnemar_exact, wilson
+from tinyqa.suites.gate import Thresholds, judge, thresholds
+from tinyqa.suites.scoring import LABELS, PROPORTIONS
+from tinyqa.suites.stats import wilson
 
 TEMPLATE = "dashboard.html.j2"
 PAGE = "index.html"
 SUITE = "tinyqa"
 HEADLINE = "contains"  # the metric of the status table, the flips and the verdicts
-METRICS = {"contains": "contains the answer", "em": "exact match", "em_extracted": "exact match (extracted)"}
+METRICS = {m: LABELS[m] for m in PROPORTIONS}   # the scorers that are shares of items right
 PALETTE = ["#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b279a2",
            "#ff9da6", "#9d755d", "#bab0ac"]
 # The drift suite's per-language metrics shown first (suites/drift.py writes them to metrics).
 DRIFT_METRICS = ("fertility", "chars_per_token", "split_word_rate", "single_token_retention",
                  "byte_fallback_rate", "roundtrip_fidelity")
-ALPHA = 0.05       # a change is "worse"/"better" when McNemar's p is below this
 MAX_FLIPS = 200    # flipped items listed per model; the counts always cover all of them
 
 
@@ -66,15 +67,18 @@ class Dashboard:
     verdicts: dict[str, int] = field(default_factory=dict)
     has_cost: bool = False
     windows: dict[str, int] = field(default_factory=dict)  # runs per trend-line window, per chart
+    rule: Thresholds = field(default_factory=Thresholds)   # the gate's: "worse" means what it fails on
 
 
-def build(reports: Path | str, out: Path | str) -> Path:
+def build(reports: Path | str, out: Path | str, rule: Thresholds | None = None) -> Path:
     """Read the store at `reports` (a folder or a filesystem URL) and write `out/index.html`
-    atomically; returns its path. A store location that does not exist is an InputError."""
+    atomically; returns its path. A change is worse or better by the gate's rule (`rule`,
+    default the [gate] table of tinyqa.toml). A store location that does not exist is an
+    InputError."""
     fs, base = store.filesystem(reports)
     if fs.get_file_info(base).type == pafs.FileType.NotFound:
         raise InputError(f"--reports: no report store at {reports} (write one with `tinyqa run` or `tinyqa smoke`)")
-    page = render(gather(reports))
+    page = render(gather(reports, rule or thresholds()))
     return write_atomic(Path(out) / PAGE, page)
 
 
@@ -93,12 +97,13 @@ def _when(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def gather(reports: Path | str) -> Dashboard:
+def gather(reports: Path | str, rule: Thresholds | None = None) -> Dashboard:
     """Query the store (DuckDB views over its Parquet files) for everything the page shows."""
     con = store.connect(reports)
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
-    d = Dashboard(store=str(reports), generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    d = Dashboard(store=str(reports), generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                  rule=rule or Thresholds())
     runs = _rows(con, """
         select run_id, epoch_ms(started_at) as t, suite, model, coalesce(prompt_template, '') as tpl, status
         from runs order by started_at, run_id""")
@@ -117,7 +122,8 @@ def gather(reports: Path | str) -> Dashboard:
         select run_id, pack_id, slice, metric, value, n, ci_low, ci_high from metrics
         where suite = $suite and value is not null
           and (slice = 'all' or slice like 'lang=%')
-          and metric in ('contains', 'em', 'em_extracted', 'errors', 'latency_p50_s')""", suite=SUITE)
+          and list_contains($metrics, metric)""", suite=SUITE,
+        metrics=[*METRICS, "errors", "latency_p50_s"])
     acc = [m for m in acc if m["run_id"] in qa_runs]
     d.packs = sorted({m["pack_id"] for m in acc})
     pack_rows = [_point(qa_runs[m["run_id"]], m, m["pack_id"]) for m in acc
@@ -127,7 +133,7 @@ def gather(reports: Path | str) -> Dashboard:
 
     pairs = _last_two(qa_runs)
     flip_rows = _flip_rows(con, reports, pairs)
-    d.flips = _flip_groups(qa_runs, pairs, flip_rows)
+    d.flips = _flip_groups(qa_runs, pairs, flip_rows, d.rule)
     d.status = _status(qa_runs, acc, d.flips)
     for s in d.status:
         d.verdicts[s["verdict"]] = d.verdicts.get(s["verdict"], 0) + 1
@@ -228,7 +234,7 @@ def _flip_rows(con, reports: Path | str, pairs: dict[str, tuple[str, str]]) -> l
         order by p.series, b.pack_id, b.item_id""")
 
 
-def _flip_groups(runs: dict[str, dict], pairs: dict, rows: list[dict]) -> list[dict]:
+def _flip_groups(runs: dict[str, dict], pairs: dict, rows: list[dict], rule: Thresholds) -> list[dict]:
     """Per series (its last two runs): the flipped items, right→wrong first, and per pack and
     over all packs the paired items, right→wrong and wrong→right counts and McNemar's p."""
     groups: dict[str, dict] = {}
@@ -250,19 +256,13 @@ def _flip_groups(runs: dict[str, dict], pairs: dict, rows: list[dict]) -> list[d
         for k in ("paired", "regressed", "improved"):
             g[k] = sum(pk[k] for pk in g["packs"])
         for c in [g, *g["packs"]]:
-            c["p"] = mcnemar_exact(c["regressed"], c["improved"])
-            c["verdict"] = _verdict(c)
+            j = judge(c["regressed"], c["improved"], c["paired"], rule)
+            c["p"], c["verdict"] = j.p, "worse" if j.worse else "better" if j.better else "steady"
         g["items"].sort(key=lambda i: (i["direction"] != "regressed", i["pack_id"], i["item_id"]))
         g["hidden"] = max(0, len(g["items"]) - MAX_FLIPS)
         g["items"] = g["items"][:MAX_FLIPS]
     order = {"worse": 0, "better": 1, "steady": 2}
     return sorted(groups.values(), key=lambda g: (order[g["verdict"]], g["series"]))
-
-
-def _verdict(g: dict) -> str:
-    if g["p"] < ALPHA and g["regressed"] != g["improved"]:
-        return "worse" if g["regressed"] > g["improved"] else "better"
-    return "steady"
 
 
 def _status(runs: dict[str, dict], acc: list[dict], flips: list[dict]) -> list[dict]:
@@ -581,5 +581,5 @@ def render(d: Dashboard) -> str:
     env.filters.update(pct=_pct, signed=_signed, num=_num)
     bundle = vega_bundle().replace("</script", "<\\/script").replace("</SCRIPT", "<\\/SCRIPT")
     return env.get_template(TEMPLATE).render(
-        d=d, metrics=METRICS, headline=HEADLINE, alpha=ALPHA, specs_json=script_json(d.charts),
+        d=d, metrics=METRICS, headline=HEADLINE, specs_json=script_json(d.charts),
         vega_bundle=bundle)

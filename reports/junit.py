@@ -1,16 +1,18 @@
 """The gate's checks as JUnit XML (the Jenkins xUnit junit-10 layout that CI tools read):
-one <testsuite> per pack, one <testcase> per check, a <failure> listing the flipped items."""
+one <testsuite> per pack, one <testcase> per check, a <failure> listing the flipped items;
+each suite's properties name the model and the baseline the gate compared with."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
 
-from tinyqa.suites.gate import Check
 from tinyqa.files import write_atomic
+from tinyqa.suites.result import Check
 
 
-def write(path: Path, checks: list[Check], name: str = "tinyqa gate", time_s: float = 0.0) -> Path:
+def write(path: Path, checks: list[Check], name: str = "tinyqa gate", time_s: float = 0.0,
+          properties: dict[str, str] | None = None) -> Path:
     by_pack: dict[str, list[Check]] = defaultdict(list)
     for c in checks:
         by_pack[c.pack_id].append(c)
@@ -21,6 +23,10 @@ def write(path: Path, checks: list[Check], name: str = "tinyqa gate", time_s: fl
         suite = ET.SubElement(root, "testsuite", name=pack_id, tests=str(len(cs)),
                               failures=str(sum(not c.passed for c in cs)), errors="0", skipped="0",
                               time="0")
+        if properties:
+            props = ET.SubElement(suite, "properties")
+            for k, v in properties.items():
+                ET.SubElement(props, "property", name=k, value=v)
         for c in cs:
             case = ET.SubElement(suite, "testcase", name=c.name, classname=f"tinyqa.{pack_id}", time="0")
             if not c.passed:

@@ -1,4 +1,4 @@
-"""The report store (DESIGN.md): Hive-partitioned Parquet, one folder per table.
+"""The report store: Hive-partitioned Parquet, one folder per table (docs/architecture.md).
 
 The store is a local folder or any filesystem URL: `memory://…`, `s3://…`, `gs://…` and the
 rest go through fsspec, or through pyarrow's own filesystems where fsspec lacks the protocol's
@@ -20,6 +20,9 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from tinyqa.suites.result import RunResult
+from tinyqa.suites.scoring import SCORERS
+
 SCHEMA_VERSION = "1"
 
 _f = pa.field
@@ -31,18 +34,21 @@ SCHEMAS: dict[str, pa.Schema] = {
         _f("prompt_hash", pa.string()), _f("pack_ids", pa.list_(pa.string())),
         _f("git_sha", pa.string()), _f("trigger", pa.string()), _f("tinyqa_version", pa.string()),
         _f("status", pa.string()),
+        # The decoding parameters sent (JSON) and what makes the run less reproducible.
+        _f("decoding", pa.string()), _f("notes", pa.list_(pa.string())),
     ]),
     "items": pa.schema([
         _f("run_id", pa.string(), False), _f("suite", pa.string()), _f("pack_id", pa.string()),
         _f("item_id", pa.string()), _f("lang", pa.string()), _f("category", pa.string()),
         _f("difficulty", pa.string()), _f("question", pa.string()), _f("gold", pa.string()),
-        _f("prediction", pa.string()), _f("em", pa.bool_()), _f("contains", pa.bool_()),
-        _f("lev_ratio", pa.float64()), _f("latency_s", pa.float64()),
+        _f("prediction", pa.string()),
+        # One column per scorer (suites/scoring.py): a bool for a proportion, a float for a mean.
+        *(_f(s.name, pa.bool_() if s.kind == "proportion" else pa.float64()) for s in SCORERS),
+        _f("latency_s", pa.float64()),
         _f("prompt_tokens", pa.int64()), _f("completion_tokens", pa.int64()),
         _f("cost_usd", pa.float64()), _f("cached", pa.bool_()), _f("attempts", pa.int32()),
         _f("error", pa.string()),
-        # Beyond DESIGN.md's columns: the answer inside common wrappers, its exact match, token F1.
-        _f("extracted", pa.string()), _f("em_extracted", pa.bool_()), _f("f1", pa.float64()),
+        _f("extracted", pa.string()),   # the answer inside common wrappers ("Answer: …")
     ]),
     "metrics": pa.schema([
         _f("run_id", pa.string(), False), _f("suite", pa.string()), _f("pack_id", pa.string()),
@@ -114,6 +120,18 @@ def write(root: Path | str, table: str, rows: list[dict], run_id: str, date: str
     return f"{str(root).split('://', 1)[0]}://{final.lstrip('/')}"
 
 
+def write_run(root: Path | str, result: RunResult) -> None:
+    """Write a run's tables, the runs row last (a runs row means a complete run), with the
+    status its errors and checks give."""
+    result.run["status"] = result.status
+    date = f"{result.run['started_at']:%Y-%m-%d}"
+    for table in ("items", "drift", "metrics"):
+        rows = getattr(result, table)
+        if rows:
+            write(root, table, rows, result.run_id, date)
+    write(root, "runs", [result.run], result.run_id, date)
+
+
 def files(root: Path | str, table: str, run_ids=None) -> tuple[pafs.FileSystem, str, list[str]]:
     """The filesystem, the table's folder and its Parquet files, sorted; hidden or `_`-prefixed
     files and folders and anything not ending in `.parquet` are left out. With `run_ids`, only
@@ -155,6 +173,17 @@ def read(root: Path | str, table: str, filter=None, run_ids=None) -> pa.Table:
     """Read a table whole, or filtered (e.g. `pc.field("run_id") == rid`), or only the files of
     `run_ids` (the fast way to read a few runs of a large store)."""
     return dataset(root, table, run_ids).to_table(filter=filter)
+
+
+def run_row(root: Path | str, run_id: str) -> dict | None:
+    """The runs row of `run_id`, or None."""
+    rows = run_rows(root, "runs", run_id)
+    return rows[0] if rows else None
+
+
+def run_rows(root: Path | str, table: str, run_id: str) -> list[dict]:
+    """A run's rows of `table` (runs, items, metrics, drift): only its own files are read."""
+    return read(root, table, ds.field("run_id") == run_id, run_ids=[run_id]).to_pylist()
 
 
 def connect(root: Path | str):

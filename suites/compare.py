@@ -1,19 +1,16 @@
-"""Compare two runs item by item: flips, per-slice deltas and an exact McNemar test."""
+"""Compare two runs item by item: flips, per-slice deltas and an exact McNemar test.
+Pure functions over report rows (reports/history.py reads them from a store)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import pyarrow.compute as pc
-
 from tinyqa.errors import InputError
-from tinyqa.reports import store
+from tinyqa.suites.scoring import PROPORTIONS
 from tinyqa.suites.stats import mcnemar_exact
-
-METRICS = ("contains", "em", "em_extracted")
 
 
 @dataclass
-class Comparison:
+class Flips:
     run_a: str
     run_b: str
     metric: str
@@ -22,13 +19,6 @@ class Comparison:
     paired: int = 0
     p_value: float = 1.0
     deltas: list[dict] = field(default_factory=list)      # per pack and slice: a, b, b - a
-
-
-def _items(reports, run_id: str) -> dict[tuple[str, str], dict]:
-    rows = store.read(reports, "items", pc.field("run_id") == run_id).to_pylist()
-    if not rows:
-        raise InputError(f"run {run_id!r}: no items in {reports}")
-    return {(r["pack_id"], r["item_id"]): r for r in rows}
 
 
 def flips(pairs, metric: str) -> tuple[list[dict], list[dict], int]:
@@ -45,22 +35,28 @@ def flips(pairs, metric: str) -> tuple[list[dict], list[dict], int]:
     return lost, gained, paired
 
 
-def compare(reports, run_a: str, run_b: str, metric: str = "contains") -> Comparison:
-    """Items answered in both runs are paired; an errored item is left out, never a flip."""
-    if metric not in METRICS:
-        raise InputError(f"--metric: must be one of {', '.join(METRICS)}")
-    a, b = _items(reports, run_a), _items(reports, run_b)
-    out = Comparison(run_a, run_b, metric)
+def check_metric(metric: str) -> str:
+    if metric not in PROPORTIONS:
+        raise InputError(f"--metric: {metric!r} is not one of {', '.join(PROPORTIONS)}")
+    return metric
+
+
+def compare(run_a: str, run_b: str, items_a: list[dict], items_b: list[dict], metrics_a: list[dict],
+            metrics_b: list[dict], metric: str = "contains") -> Flips:
+    """Items answered in both runs are paired (by pack and item id); an errored item is left
+    out, never a flip. Deltas per pack and slice come from the two runs' metrics rows."""
+    check_metric(metric)
+    a = {(r["pack_id"], r["item_id"]): r for r in items_a}
+    b = {(r["pack_id"], r["item_id"]): r for r in items_b}
+    out = Flips(run_a, run_b, metric)
     out.regressed, out.improved, out.paired = flips(((a[k], b[k]) for k in sorted(a.keys() & b.keys())), metric)
     out.p_value = mcnemar_exact(len(out.regressed), len(out.improved))
-    ma = _metric_values(reports, run_a, metric)
-    mb = _metric_values(reports, run_b, metric)
+    ma, mb = (_values(ms, metric) for ms in (metrics_a, metrics_b))
     for key in sorted(ma.keys() & mb.keys()):
         out.deltas.append({"pack_id": key[0], "slice": key[1], "a": ma[key], "b": mb[key],
                            "delta": mb[key] - ma[key]})
     return out
 
 
-def _metric_values(reports, run_id: str, metric: str) -> dict[tuple[str, str], float]:
-    rows = store.read(reports, "metrics", (pc.field("run_id") == run_id) & (pc.field("metric") == metric))
-    return {(r["pack_id"], r["slice"]): r["value"] for r in rows.to_pylist() if r["value"] is not None}
+def _values(rows: list[dict], metric: str) -> dict[tuple[str, str], float]:
+    return {(r["pack_id"], r["slice"]): r["value"] for r in rows if r["metric"] == metric and r["value"] is not None}

@@ -34,15 +34,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tinyqa import languages
 from tinyqa.errors import InputError
-from tinyqa.suites import tokenizers
-from tinyqa.suites.tokenizers import Tokenizer, ids_bytes
 from tinyqa.files import write_atomic
+from tinyqa.suites import tokenizers
+from tinyqa.suites.result import Check, RunResult
+from tinyqa.suites.tokenizers import Tokenizer, ids_bytes
 
 SUITE = "drift"
 FORMAT = 1
-# Languages written without spaces between words: fertility is per character there.
-NO_SPACE_LANGS = frozenset({"zh", "ja", "th", "lo", "km", "my", "bo", "yue", "wuu", "lzh"})
 COUNTS = ("strings", "chars", "tokens", "units", "aligned_units", "split_units", "single_units",
           "partial_tokens", "roundtrip_ok", "digit_tokens", "digits", "digit_max")
 METRICS = ("fertility", "chars_per_token", "split_word_rate", "single_token_retention",
@@ -172,7 +172,7 @@ def measure(tok: Tokenizer, fp: Fingerprint, packs: list) -> None:
     decoded = tok.decode_batch([ids for it in fp.items for ids in (it.q_ids, it.a_ids)])
     for k, it in enumerate(fp.items):
         item = items[it.key]
-        no_space = it.lang.split("-")[0].lower() in NO_SPACE_LANGS
+        no_space = languages.unspaced(it.lang)  # fertility per character there
         c = dict.fromkeys(COUNTS, 0)
         _string_counts(tok, item.text, it.q_ids, decoded[2 * k], c, no_space)
         _string_counts(tok, item.label, it.a_ids, decoded[2 * k + 1], c, no_space)
@@ -211,16 +211,16 @@ def language_metrics(items: list[ItemPrint]) -> dict[str, dict[str, tuple[float 
 
 # --- the baseline file ------------------------------------------------------------------------
 
-REGENERATE = "tinyqa drift --tokenizer local --write-baseline packs/baselines/drift-local.json"
-
-
-def shipped_baseline(spec: str) -> Path | None:
-    """The baseline committed with the packs for a tokenizer spec (only `local` has one:
-    regenerate it with `REGENERATE` after the packs change), or None."""
+def shipped_baseline(tokenizer: str) -> Path | None:
+    """The baseline committed with the packs for a tokenizer spec
+    (`packs/baselines/drift-<spec as a slug>.json`), or None. Regenerate the embedded model's
+    after the packs change: `tinyqa drift --tokenizer local --write-baseline
+    packs/baselines/drift-local.json`."""
     from tinyqa.pack import shipped_dir
 
-    path = shipped_dir() / "baselines" / f"drift-{spec}.json"
-    return path if spec == "local" and path.is_file() else None
+    slug = re.sub(r"[^a-z0-9]+", "-", tokenizer.lower()).strip("-")
+    path = shipped_dir() / "baselines" / f"drift-{slug}.json"
+    return path if path.is_file() else None
 
 
 class _BaselineItem(BaseModel):
@@ -249,7 +249,7 @@ class _Baseline(BaseModel):
     items: list[_BaselineItem]
 
 
-def load_baseline(path: Path) -> Fingerprint:
+def load_fingerprint(path: Path) -> Fingerprint:
     """Read and check a baseline file; InputError naming the file and what is wrong."""
     path = Path(path)
     try:
@@ -308,7 +308,7 @@ def write_baseline(path: Path, fp: Fingerprint, tok: Tokenizer) -> Path:
 # --- comparing with a baseline -----------------------------------------------------------------
 
 @dataclass(frozen=True)
-class Thresholds:
+class Limits:
     """When a comparison fails: more than `max_changed` items changed; a metric moved by more
     than `max_metric_delta` (absolute for rates, relative for values above 1: |new - old| >
     max_metric_delta * max(1, |old|)); an identity part changed (unless `fail_on_identity` is off)."""
@@ -319,7 +319,7 @@ class Thresholds:
 
 
 @dataclass
-class Comparison:
+class Diff:
     changed: list[dict]
     new: list[tuple[str, str]]
     missing: list[tuple[str, str]]
@@ -334,8 +334,7 @@ class Comparison:
         return not self.failures
 
 
-def compare(current: Fingerprint, baseline: Fingerprint, tok: Tokenizer,
-            thresholds: Thresholds = Thresholds()) -> Comparison:
+def compare(current: Fingerprint, baseline: Fingerprint, tok: Tokenizer, thresholds: Limits = Limits()) -> Diff:
     """Which items changed (with old and new tokens), which identity parts changed, and the
     metric deltas per language over the items both sides share; the failures the thresholds
     find."""
@@ -384,83 +383,50 @@ def compare(current: Fingerprint, baseline: Fingerprint, tok: Tokenizer,
         failures.append(f"{len(breaches)} metric(s) moved beyond {thresholds.max_metric_delta:g}: " +
                         ", ".join(f"{d['metric']}[{d['lang']}]" for d in breaches[:6]) +
                         (" …" if len(breaches) > 6 else ""))
-    return Comparison(changed, new, missing, len(shared_now) - len(changed), identity_changed, deltas, failures,
+    return Diff(changed, new, missing, len(shared_now) - len(changed), identity_changed, deltas, failures,
                       {k: b.ids_sha for k, b in old.items()})
 
 
 # --- a whole drift run -------------------------------------------------------------------------
 
-@dataclass
-class DriftResult:
-    tokenizer: Tokenizer
-    fingerprint: Fingerprint
-    comparison: Comparison | None
-    run: dict | None = None
-    baseline_written: Path | None = None
-
-    @property
-    def passed(self) -> bool:
-        return self.comparison is None or self.comparison.passed
-
-    def summary(self) -> dict:
-        """A JSON-able digest (what the Prefect task returns)."""
-        c = self.comparison
-        return {
-            "run_id": self.run["run_id"] if self.run else None,
-            "tokenizer": self.fingerprint.tokenizer, "passed": self.passed,
-            "items": len(self.fingerprint.items),
-            "changed": [f"{d['pack_id']}/{d['item_id']}" for d in c.changed] if c else [],
-            "new": len(c.new) if c else None, "missing": len(c.missing) if c else None,
-            "identity_changed": [d["part"] for d in c.identity_changed] if c else [],
-            "failures": c.failures if c else [],
-            "timings": self.fingerprint.timings,
-        }
-
-
-def report_rows(run_id: str, res: DriftResult) -> tuple[list[dict], list[dict]]:
+def report_rows(run_id: str, spec: str, fp: Fingerprint, c: Diff | None) -> tuple[list[dict], list[dict]]:
     """The drift table's rows (one per item fingerprinted now) and the metrics table's rows
     (per language; plus the counts of changed items and identity parts when compared)."""
-    c = res.comparison
-    spec = res.fingerprint.tokenizer["spec"]
     changed = {(d["pack_id"], d["item_id"]) for d in c.changed} if c else set()
     old = c.baseline_shas if c else {}
     drift_rows = []
-    for it in res.fingerprint.items:
+    for it in fp.items:
         was = old.get(it.key)
         drift_rows.append({
             "run_id": run_id, "tokenizer": spec, "item_id": it.item_id, "pack_id": it.pack_id,
             "lang": it.lang, "n_tokens": it.q_n + it.a_n, "ids_sha": it.ids_sha,
             "baseline_ids_sha": was, "changed": None if c is None or was is None else it.key in changed,
         })
-    metric_rows = []
-    for lang, ms in language_metrics(res.fingerprint.items).items():
-        for metric, (value, n) in ms.items():
-            metric_rows.append({"run_id": run_id, "suite": SUITE, "pack_id": None, "slice": f"lang={lang}",
-                                "metric": metric, "value": value, "n": n, "ci_low": None, "ci_high": None})
+
+    def row(slice_, metric, value, n):
+        return {"run_id": run_id, "suite": SUITE, "pack_id": None, "slice": slice_, "metric": metric,
+                "value": value, "n": n, "ci_low": None, "ci_high": None}
+
+    metric_rows = [row(f"lang={lang}", metric, value, n)
+                   for lang, ms in language_metrics(fp.items).items() for metric, (value, n) in ms.items()]
     if c is not None:
-        compared = len(c.changed) + c.unchanged
-        metric_rows.append({"run_id": run_id, "suite": SUITE, "pack_id": None, "slice": "all",
-                            "metric": "items_changed", "value": float(len(c.changed)), "n": compared,
-                            "ci_low": None, "ci_high": None})
-        metric_rows.append({"run_id": run_id, "suite": SUITE, "pack_id": None, "slice": "all",
-                            "metric": "identity_parts_changed", "value": float(len(c.identity_changed)),
-                            "n": len(tokenizers.PARTS), "ci_low": None, "ci_high": None})
+        metric_rows.append(row("all", "items_changed", float(len(c.changed)), len(c.changed) + c.unchanged))
+        metric_rows.append(row("all", "identity_parts_changed", float(len(c.identity_changed)), len(tokenizers.PARTS)))
     return drift_rows, metric_rows
 
 
 def run(tokenizer: str, packs: list[str] | None = None, baseline: Path | None = None,
-        write_to: Path | None = None, reports: Path | str | None = None,
-        thresholds: Thresholds = Thresholds()) -> DriftResult:
+        write_to: Path | None = None, limits: Limits = Limits(), run_id: str | None = None) -> RunResult:
     """Fingerprint and measure `tokenizer` on `packs` (default: every shipped pack), compare
-    with `baseline` when given, write the drift/metrics/runs reports under `reports` when given,
-    and write a new baseline to `write_to` when given. Inputs are all checked before anything
-    is written."""
-    import tinyqa
+    with `baseline` when given (a check: the verdict), and write a new baseline file to
+    `write_to` when given. Inputs are all checked before anything is written. The result's
+    details hold the tokenizer, timings and, when compared, the changes with their tokens."""
     from tinyqa import runinfo
     from tinyqa.pack import resolve_packs, shipped_ids
 
     started = runinfo.now()
-    base = load_baseline(baseline) if baseline else None
+    run_id = run_id or runinfo.new_run_id(started)
+    base = load_fingerprint(baseline) if baseline else None
     pack_objs = resolve_packs(packs or shipped_ids())
     t0 = time.perf_counter()
     tok = tokenizers.load(tokenizer)
@@ -468,23 +434,18 @@ def run(tokenizer: str, packs: list[str] | None = None, baseline: Path | None = 
     fp = fingerprint(tok, pack_objs)
     measure(tok, fp, pack_objs)
     fp.timings["load_s"] = load_s
-    comparison = compare(fp, base, tok, thresholds) if base is not None else None
-    res = DriftResult(tok, fp, comparison)
-    if reports is not None:
-        from tinyqa.reports import store
-
-        run_id = runinfo.new_run_id(started)
-        drift_rows, metric_rows = report_rows(run_id, res)
-        res.run = {
-            "run_id": run_id, "started_at": started, "finished_at": runinfo.now(), "suite": SUITE,
-            "model": tok.spec, "api_base": None, "prompt_template": None, "prompt_hash": None,
-            "pack_ids": fp.packs, "git_sha": runinfo.git_sha(), "trigger": runinfo.trigger(),
-            "tinyqa_version": tinyqa.__version__, "status": "complete" if res.passed else "drift",
-        }
-        date = f"{started:%Y-%m-%d}"
-        store.write(reports, "drift", drift_rows, run_id, date)
-        store.write(reports, "metrics", metric_rows, run_id, date)
-        store.write(reports, "runs", [res.run], run_id, date)
+    c = compare(fp, base, tok, limits) if base is not None else None
+    drift_rows, metric_rows = report_rows(run_id, tok.spec, fp, c)
+    result = RunResult(runinfo.run_row(run_id, started, SUITE, tok.spec, pack_ids=fp.packs, status="complete"),
+                       metrics=metric_rows, drift=drift_rows)
+    result.details = {"tokenizer": fp.tokenizer, "timings": fp.timings, "items": len(fp.items),
+                      "packs": fp.packs, "baseline": str(baseline) if baseline else None}
+    if c is not None:
+        result.checks.append(Check("drift", f"tokenizer {tok.spec}", c.passed, "; ".join(c.failures) or (
+            f"{len(fp.items)} items fingerprinted, none changed"), [f"{d['pack_id']}/{d['item_id']}" for d in c.changed]))
+        result.details |= {"changed": c.changed, "new": len(c.new), "missing": len(c.missing),
+                           "unchanged": c.unchanged, "identity_changed": c.identity_changed,
+                           "metric_deltas": c.metric_deltas, "failures": c.failures}
     if write_to is not None:
-        res.baseline_written = write_baseline(write_to, fp, tok)
-    return res
+        result.details["baseline_written"] = str(write_baseline(write_to, fp, tok))
+    return result

@@ -1,60 +1,101 @@
-"""The gate's verdict: a run against a baseline, pack by pack and language by language.
+"""The gate's whole policy: its thresholds, which run it compares with, and its verdict.
 
-A pack fails when it is below an absolute floor, or when it lost more than `max_drop` of its
-paired items against the baseline *and* the loss is significant (exact McNemar on the paired
-items, p < alpha): identical runs never fail, and a flip or two on a 40-item pack is not
-called a regression. Errored items are infrastructure, never a regression.
+A pack fails below an absolute floor, or when it lost more than `max_drop` of its paired
+items against the baseline *and* the loss is significant (exact McNemar on the paired items,
+p < alpha): identical runs never fail, and a flip or two on a 40-item pack is not called a
+regression. Errored items are infrastructure, never a regression. The same rule (`judge`)
+marks a change worse or better on the dashboard.
+
+The baseline is a file (`tinyqa baseline update`) or, without one, the latest earlier run in
+the report store that is comparable and passed: the same model, packs and prompt template,
+status `complete` (not a failed gate, not a run with errored items).
 """
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tinyqa.errors import InputError
 from tinyqa.suites.compare import flips
+from tinyqa.suites.result import Check
+from tinyqa.suites.scoring import PROPORTIONS
 from tinyqa.suites.stats import mcnemar_exact
 
 BASELINE_FORMAT = "tinyqa-baseline/1"
+SUITE = "tinyqa"   # the runs a gate compares: tiny QA's
 
 
 class Thresholds(BaseModel):
-    """`[gate]` in tinyqa.toml (or [tool.tinyqa.gate]); command-line options override."""
+    """`[gate]` in tinyqa.toml (or [tool.tinyqa.gate]), overridden by the command's options."""
 
     model_config = ConfigDict(extra="forbid")
 
-    metric: str = Field(default="contains", pattern="^(contains|em|em_extracted)$")
+    metric: str = "contains"
     min_em: float = Field(default=0.0, ge=0, le=1)
     min_contains: float = Field(default=0.0, ge=0, le=1)
     max_drop: float = Field(default=0.05, ge=0, le=1)
     alpha: float = Field(default=0.05, gt=0, le=1)
     max_drifted: int = Field(default=0, ge=0)
 
+    @field_validator("metric")
+    @classmethod
+    def _proportion(cls, metric: str) -> str:
+        if metric not in PROPORTIONS:
+            raise ValueError(f"must be one of {', '.join(PROPORTIONS)}")
+        return metric
 
-@dataclass
-class Check:
-    """One line of the verdict (and one JUnit test case)."""
+    @classmethod
+    def merged(cls, table: dict | None, overrides: dict | None = None, source: str = "[gate]") -> Thresholds:
+        """`table` (the [gate] table) with the overrides that are set; InputError naming the
+        field when a value is invalid."""
+        merged = {**(table or {}), **{k: v for k, v in (overrides or {}).items() if v is not None}}
+        try:
+            return cls(**merged)
+        except ValidationError as e:
+            err = e.errors()[0]
+            raise InputError(f"{source}: field gate.{'.'.join(map(str, err['loc']))}: "
+                             f"{err['msg'].removeprefix('Value error, ')}") from None
 
-    pack_id: str
-    name: str
-    passed: bool
-    message: str
-    details: list[str] = field(default_factory=list)
+
+def thresholds(overrides: dict | None = None) -> Thresholds:
+    """[gate] of tinyqa.toml (or [tool.tinyqa.gate]) with the `overrides` that are set."""
+    from tinyqa import config
+
+    cfg, path = config.load()
+    return Thresholds.merged(cfg.gate, overrides, source=str(path or "gate options"))
 
 
-def baseline_from_rows(run: dict, rows: list[dict], drift: dict | None = None) -> dict:
+@dataclass(frozen=True)
+class Judgement:
+    drop: float      # share of paired items lost, net of those gained
+    p: float         # exact McNemar p-value
+    worse: bool      # lost more than max_drop, significantly
+    better: bool     # gained more than max_drop, significantly
+
+
+def judge(lost: int, gained: int, paired: int, t: Thresholds) -> Judgement:
+    """The one rule for "did it get worse": a net loss above `max_drop` of the paired items
+    that is also significant (p < alpha); "better" is its mirror."""
+    drop = (lost - gained) / paired if paired else 0.0
+    p = mcnemar_exact(lost, gained)
+    return Judgement(drop, p, drop > t.max_drop and p < t.alpha, -drop > t.max_drop and p < t.alpha)
+
+
+# --- baselines ------------------------------------------------------------------------------
+
+def baseline_from_rows(run: dict, rows: list[dict]) -> dict:
     """A baseline document from a stored run's row and its items."""
     return {
         "format": BASELINE_FORMAT, "run_id": run["run_id"], "model": run["model"],
         "prompt_template": run["prompt_template"], "prompt_hash": run["prompt_hash"],
+        "pack_ids": run.get("pack_ids"),
         "items": {f"{r['pack_id']}/{r['item_id']}": {
-            "lang": r["lang"], "em": r["em"], "contains": r["contains"],
-            "em_extracted": r.get("em_extracted"), "prediction": r["prediction"]}
+            "lang": r["lang"], "prediction": r["prediction"], **{m: r.get(m) for m in PROPORTIONS}}
             for r in rows if r["error"] is None},
-        "drift": drift,
     }
 
 
@@ -76,6 +117,30 @@ def load_baseline(path: Path) -> dict:
     return data
 
 
+def choose_baseline(runs: list[dict], model: str, pack_ids: list[str], prompt_hash: str) -> tuple[dict | None, str]:
+    """Among stored runs rows, the latest tiny QA run of `model` on the same packs with the
+    same prompt template that passed; and a sentence saying which and why (or why none)."""
+    mine = [r for r in runs if r["suite"] == SUITE and r["model"] == model]
+    packs = sorted(pack_ids)
+    other_packs = [r for r in mine if sorted(r["pack_ids"] or []) != packs]
+    other_template = [r for r in mine if r not in other_packs and r["prompt_hash"] != prompt_hash]
+    unfit = [r for r in mine if r not in other_packs and r not in other_template and r["status"] != "complete"]
+    fit = [r for r in mine if r not in other_packs and r not in other_template and r not in unfit]
+    if fit:
+        best = max(fit, key=lambda r: (r["started_at"], r["run_id"]))
+        return best, (f"baseline: run {best['run_id']} ({best['started_at']:%Y-%m-%d %H:%M} UTC), the latest "
+                      f"passing run of {model} on {','.join(packs)} with the same prompt template")
+    if not mine:
+        return None, f"no baseline: no earlier run of {model} in the report store; only the floors are checked"
+    skipped = [f"{len(rs)} {why}" for rs, why in ((other_packs, "on other packs"),
+                                                  (other_template, "with another prompt template"),
+                                                  (unfit, "failed or with errored items")) if rs]
+    return None, (f"no baseline: {len(mine)} earlier run(s) of {model}, none comparable "
+                  f"({', '.join(skipped)}); only the floors are checked")
+
+
+# --- the verdict ----------------------------------------------------------------------------
+
 def majority(runs: list[list[dict]], metric: str) -> list[dict]:
     """Per item, the majority outcome over repeated runs (ties count as wrong); an item is
     errored only if it errored in every run."""
@@ -94,20 +159,33 @@ def majority(runs: list[list[dict]], metric: str) -> list[dict]:
     return out
 
 
-def verdict(rows: list[dict], baseline: dict | None, t: Thresholds) -> list[Check]:
-    """The floors and significant-drop checks for every pack (and language within it)."""
-    checks: list[Check] = []
-    by_pack: dict[str, list[dict]] = defaultdict(list)
-    for r in rows:
-        by_pack[r["pack_id"]].append(r)
-    for pack_id, prs in sorted(by_pack.items()):
+def floors(rows: list[dict], t: Thresholds) -> list[Check]:
+    """Per pack: EM and contains over its answered items against their floors."""
+    checks = []
+    for pack_id, prs in sorted(_by_pack(rows).items()):
         answered = [r for r in prs if r["error"] is None]
         for metric, floor in (("em", t.min_em), ("contains", t.min_contains)):
             rate = sum(bool(r[metric]) for r in answered) / len(answered) if answered else 0.0
             checks.append(Check(pack_id, f"floor {metric}", rate >= floor,
                                 f"{metric} {rate:.0%} (floor {floor:.0%}, {len(answered)} answered)"))
-        if baseline is None:
-            continue
+    return checks
+
+
+def _by_pack(rows: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        out[r["pack_id"]].append(r)
+    return out
+
+
+def verdict(rows: list[dict], baseline: dict | None, t: Thresholds) -> list[Check]:
+    """The floors, and against a baseline the significant-drop check of every pack (and of
+    every language within a pack of several)."""
+    checks = floors(rows, t)
+    if baseline is None:
+        return checks
+    for pack_id, prs in sorted(_by_pack(rows).items()):
+        answered = [r for r in prs if r["error"] is None]
         slices = {"all": answered}
         if len({r["lang"] for r in answered}) > 1:
             for r in answered:
@@ -120,12 +198,10 @@ def verdict(rows: list[dict], baseline: dict | None, t: Thresholds) -> list[Chec
 def _drop_check(pack_id: str, slice_: str, rows: list[dict], base: dict, t: Thresholds) -> Check:
     pairs = [(b, r) for r in rows if (b := base.get(f"{pack_id}/{r['item_id']}")) is not None]
     lost, gained, paired = flips(pairs, t.metric)
-    drop = (len(lost) - len(gained)) / paired if paired else 0.0
-    p = mcnemar_exact(len(lost), len(gained))
-    failed = drop > t.max_drop and p < t.alpha
-    msg = (f"{t.metric} {'dropped' if drop > 0 else 'changed'} {drop:+.0%} on {paired} paired items "
-           f"({len(lost)} right→wrong, {len(gained)} wrong→right, McNemar p={p:.3g}; "
+    j = judge(len(lost), len(gained), paired, t)
+    msg = (f"{t.metric} {'dropped' if j.drop > 0 else 'changed'} {j.drop:+.0%} on {paired} paired items "
+           f"({len(lost)} right→wrong, {len(gained)} wrong→right, McNemar p={j.p:.3g}; "
            f"fails above {t.max_drop:.0%} with p<{t.alpha})")
     details = [f"right→wrong {r['item_id']} {r['question']!r}: was {r['prediction_a']!r}, now {r['prediction']!r}"
                for r in lost] + [f"wrong→right {r['item_id']} {r['question']!r}: now {r['prediction']!r}" for r in gained]
-    return Check(pack_id, f"drop {slice_}", not failed, msg, details)
+    return Check(pack_id, f"drop {slice_}", not j.worse, msg, details)

@@ -1,7 +1,8 @@
 """Full lm-evaluation-harness suites, reported in tinyqa's store.
 
 `run(settings)` runs lm-eval's `simple_evaluate` on `settings.tasks` with one model backend and
-returns the runs row, the metrics rows and the items rows (`flows/lmeval.py` writes them):
+returns a RunResult: the runs row, the metrics rows and the items rows (`flows/lmeval.py`
+writes them), with lm-eval's version, the cross-check and timings in its details:
 
 - backends: `local-chat-completions` and `local-completions` against any OpenAI-compatible
   endpoint (`--model local` serves the embedded model and points lm-eval at it), `hf` and
@@ -11,12 +12,14 @@ returns the runs row, the metrics rows and the items rows (`flows/lmeval.py` wri
   exported by `tinyqa.export` (format `lm-eval`) into a temporary folder under
   $TINYQA_CACHE_DIR and registered through lm-eval's include path; lm-eval's own task index
   (about 20 s to build) is loaded only when another task is asked for;
-- offline: HF_HUB_OFFLINE, HF_DATASETS_OFFLINE and TRANSFORMERS_OFFLINE are set while lm-eval
-  runs unless `allow_hub`; a dataset or model missing from the local caches is an InputError
-  that names it.
+- isolated: lm-eval runs in a child process of its own (spawned), so that its settings never
+  touch the caller's process, where other runs may go on (the nightly): there the Hub is
+  offline (HF_HUB_OFFLINE, HF_DATASETS_OFFLINE, TRANSFORMERS_OFFLINE) unless `allow_hub`, and
+  its logs and progress bars are quiet unless `verbose`. A dataset or model missing from the
+  local caches is an InputError that names it.
 
-lm-eval is imported inside the functions that need it: it costs seconds to import and the
-rest of tinyqa must not pay for it.
+lm-eval is imported only in that child: it costs seconds to import and the rest of tinyqa
+must not pay for it.
 """
 from __future__ import annotations
 
@@ -25,25 +28,29 @@ import hashlib
 import json
 import logging
 import math
+import multiprocessing
 import os
 import re
 import shutil
 import string
-import sys
 import tempfile
 import time
 import unicodedata
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import tinyqa
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
 from tinyqa import runinfo
 from tinyqa.errors import InfraError, InputError
+from tinyqa.export import lm_eval_task as task_name
 from tinyqa.pack import Pack, resolve_packs, shipped_ids
 from tinyqa.settings import cache_dir
 from tinyqa.suites import scoring
+from tinyqa.suites.result import RunResult
 from tinyqa.suites.stats import wilson
 
 SUITE = "lmeval"
@@ -59,24 +66,25 @@ GPU_DEFAULTS: dict[str, dict[str, object]] = {
     "vllm": {"dtype": "auto", "tensor_parallel_size": 1, "gpu_memory_utilization": 0.9},
 }
 _OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
-# Module constants that hold the offline switches once their module has been imported.
-_OFFLINE_CONSTANTS = (("huggingface_hub.constants", "HF_HUB_OFFLINE"), ("datasets.config", "HF_HUB_OFFLINE"),
-                      ("datasets.config", "HF_DATASETS_OFFLINE"))
+_QUIET_VARS = ("TQDM_DISABLE", "HF_DATASETS_DISABLE_PROGRESS_BARS", "HF_HUB_DISABLE_PROGRESS_BARS")
 _QUESTION_KEYS = ("question", "query", "prompt", "problem", "input", "sentence", "ctx", "text")
 
 
-@dataclass(frozen=True)
-class Settings:
-    """One lm-eval run. `model` is `local` (the embedded model), a model name the endpoint at
-    `api_base` serves (a LiteLLM-style `openai/NAME` is sent as `NAME`; `openai/NAME` without
-    `api_base` goes to api.openai.com), or for `hf`/`vllm` a local model folder (a Hub id with
-    `allow_hub`). `model_args` are lm-eval model arguments that extend or override the ones
-    tinyqa builds (`max_model_len=4096`, `dtype=bfloat16`, `tokenizer=/models/x`, ...)."""
+class Settings(BaseModel):
+    """One lm-eval run (the lm-eval flow's one parameter besides the store). `model` is `local`
+    (the embedded model), a model name the endpoint at `api_base` serves (a LiteLLM-style
+    `openai/NAME` is sent as `NAME`; `openai/NAME` without `api_base` goes to api.openai.com),
+    or for `hf`/`vllm` a local model folder (a Hub id with `allow_hub`). `model_args` are
+    lm-eval model arguments that extend or override the ones tinyqa builds
+    (`max_model_len=4096`, `dtype=bfloat16`, `tokenizer=/models/x`, ...). `api_base` is a
+    secret: Prefect records it as `**********` (a base URL can hold credentials)."""
+
+    model_config = ConfigDict(frozen=True)
 
     model: str
     tasks: tuple[str, ...]
     backend: str = "local-chat-completions"
-    api_base: str | None = None
+    api_base: SecretStr | None = None
     limit: float | None = None                 # docs per task (a fraction below 1)
     batch_size: int | str | None = None        # default: 1 on API backends, "auto" on GPU
     num_fewshot: int | None = None             # default: each task's own
@@ -84,19 +92,19 @@ class Settings:
     chat_template: bool | None = None          # default: on for chat completions only
     concurrency: int | None = None             # requests in flight (default 1 local, 8 else)
     allow_hub: bool = False
-    model_args: dict[str, object] = field(default_factory=dict)
+    model_args: dict[str, object] = Field(default_factory=dict)
+    verbose: bool = False                      # lm-eval's logs and progress bars
 
     @property
     def chat(self) -> bool:
         return self.backend == "local-chat-completions" if self.chat_template is None else self.chat_template
 
+    @property
+    def base_url(self) -> str | None:
+        return self.api_base.get_secret_value() if self.api_base else None
+
 
 # --- checking the inputs (before anything starts) ----------------------------------------
-
-def task_name(pack_id: str) -> str:
-    """The lm-eval task name of a pack, as tinyqa.export writes it: `tinyqa_<id>`, `-` made `_`."""
-    return f"{TASK_PREFIX}{pack_id}".replace("-", "_")
-
 
 def split_tasks(tasks: list[str] | tuple[str, ...]) -> tuple[dict[str, Pack], list[str]]:
     """The tinyqa packs among `tasks` (by task name: `tinyqa_<pack_id>` of a shipped pack, or
@@ -171,10 +179,10 @@ def check_model_offline(pretrained: str) -> None:
 def api_base(settings: Settings) -> str:
     """The endpoint's base URL (`.../v1`) for an API backend: `settings.api_base`, or OpenAI's
     for an `openai/NAME` model without one."""
-    if settings.api_base:
-        if urlsplit(settings.api_base).scheme not in ("http", "https"):
-            raise InputError(f"--api-base: {settings.api_base!r} is not an http(s) URL")
-        return settings.api_base
+    if settings.base_url:
+        if urlsplit(settings.base_url).scheme not in ("http", "https"):
+            raise InputError(f"--api-base: {runinfo.public_url(settings.base_url)!r} is not an http(s) URL")
+        return settings.base_url
     if settings.model.startswith("openai/"):
         return OPENAI_BASE
     raise InputError(f"--model {settings.model}: backend {settings.backend} needs --api-base URL "
@@ -265,30 +273,11 @@ def build_call(settings: Settings, base_url: str | None = None) -> dict:
     }
 
 
-@contextlib.contextmanager
-def offline(allow_hub: bool) -> Iterator[None]:
-    """Hub access off (HF_HUB_OFFLINE, HF_DATASETS_OFFLINE, TRANSFORMERS_OFFLINE, also in the
-    already-imported huggingface_hub and datasets) for as long as the `with` lasts; nothing
-    is changed when `allow_hub`."""
-    if allow_hub:
-        yield
-        return
-    saved_env = {k: os.environ.get(k) for k in _OFFLINE_VARS}
-    saved_consts = [(mod, attr, getattr(sys.modules[mod], attr)) for mod, attr in _OFFLINE_CONSTANTS
-                    if mod in sys.modules and hasattr(sys.modules[mod], attr)]
-    os.environ.update({k: "1" for k in _OFFLINE_VARS})
-    for mod, attr, _ in saved_consts:
-        setattr(sys.modules[mod], attr, True)
-    try:
-        yield
-    finally:
-        for k, v in saved_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        for mod, attr, value in saved_consts:
-            setattr(sys.modules[mod], attr, value)
+def child_env(allow_hub: bool, verbose: bool) -> dict[str, str]:
+    """The environment lm-eval's child process sets for itself before importing anything of
+    the Hub's: offline unless `allow_hub`, no progress bars unless `verbose`."""
+    env = {} if allow_hub else dict.fromkeys(_OFFLINE_VARS, "1")
+    return env if verbose else env | dict.fromkeys(_QUIET_VARS, "1")
 
 
 _MISSING_DATASET = re.compile(r"Couldn't reach '([^']+)' on the Hub|Dataset '([^']+)' doesn't exist")
@@ -308,9 +297,47 @@ def _input_error(e: Exception, settings: Settings, others: list[str]) -> InputEr
     return None
 
 
+def _plain(value: object) -> object:
+    """A value of lm-eval's results as JSON can carry it (numpy scalars as numbers)."""
+    if hasattr(value, "item"):
+        with contextlib.suppress(Exception):
+            return value.item()
+    return str(value)
+
+
+def _evaluate_here(settings: Settings, call: dict, include: str, others: list[str]) -> dict:
+    """In lm-eval's child process: the environment, quiet logs, the task manager, the call;
+    the results as JSON-able data. Errors the user can fix come back as InputError."""
+    os.environ.update(child_env(settings.allow_hub, settings.verbose))
+    if not settings.verbose:
+        for name in ("lm_eval", "lm-eval", "datasets", "huggingface_hub"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    manager = TaskManager(include_path=include, include_defaults=bool(others))
+    unknown = [t for t in others if t not in manager.all_tasks]
+    if unknown:
+        raise InputError(f"--tasks: unknown lm-eval task(s) {', '.join(unknown)} (`lm_eval ls tasks` lists them)")
+    try:
+        results = lm_eval.simple_evaluate(**call, task_manager=manager)
+    except (InputError, InfraError):
+        raise
+    except Exception as e:
+        mapped = _input_error(e, settings, others)
+        if mapped is not None:
+            raise mapped from None
+        raise InfraError(f"lm-eval failed ({settings.backend}, {settings.model}): "
+                         f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}") from None
+    if not results:
+        raise InfraError("lm-eval returned no results (not the main process of a distributed run?)")
+    return json.loads(json.dumps(results, default=_plain))
+
+
 def evaluate(settings: Settings, base_url: str | None = None) -> tuple[dict, dict[str, Pack]]:
-    """Run lm-eval for `settings` (its endpoint at `base_url` for API backends) and return its
-    results dict (with `samples`) and the tinyqa packs that were among the tasks."""
+    """Run lm-eval for `settings` (its endpoint at `base_url` for API backends) in a child
+    process of its own and return its results dict (with `samples`) and the tinyqa packs
+    that were among the tasks."""
     packs, others = check(settings)
     call = build_call(settings, base_url)
     workdir = cache_dir() / "lmeval"
@@ -321,29 +348,12 @@ def evaluate(settings: Settings, base_url: str | None = None) -> tuple[dict, dic
 
         for pack in packs.values():
             export_pack(pack, "lm-eval", include)
-        with offline(settings.allow_hub):
-            import lm_eval
-            from lm_eval.tasks import TaskManager
-
-            manager = TaskManager(include_path=str(include), include_defaults=bool(others))
-            unknown = [t for t in others if t not in manager.all_tasks]
-            if unknown:
-                raise InputError(f"--tasks: unknown lm-eval task(s) {', '.join(unknown)} "
-                                 "(`lm_eval ls tasks` lists them)")
-            try:
-                results = lm_eval.simple_evaluate(**call, task_manager=manager)
-            except (InputError, InfraError):
-                raise
-            except Exception as e:
-                mapped = _input_error(e, settings, others)
-                if mapped is not None:
-                    raise mapped from None
-                raise InfraError(f"lm-eval failed ({settings.backend}, {settings.model}): "
-                                 f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}") from e
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
+            results = child.submit(_evaluate_here, settings, call, str(include), others).result()
+    except BrokenProcessPool:
+        raise InfraError(f"lm-eval's process died ({settings.backend}, {settings.model}): out of memory?") from None
     finally:
         shutil.rmtree(include, ignore_errors=True)
-    if not results:
-        raise InfraError("lm-eval returned no results (not the main process of a distributed run?)")
     return results, packs
 
 
@@ -452,7 +462,7 @@ def _case(doc: dict) -> bool:
 def items_rows(run_id: str, results: dict, packs: dict[str, Pack]) -> list[dict]:
     """One items row per logged sample (per doc, per filter): question, gold, the filtered
     prediction, `em` from lm-eval's exact_match (acc for multiple choice), and where the doc
-    has an `answers` list tinyqa's contains, lev_ratio, f1 and extracted-answer match. The
+    has an `answers` list tinyqa's other scorers (suites/scoring.py) on the prediction. The
     item id is the tinyqa item id for a pack, else `<task>-<doc_id>`; `@<filter>` is added
     when a task logs more than one filter."""
     rows = []
@@ -466,21 +476,14 @@ def items_rows(run_id: str, results: dict, packs: dict[str, Pack]) -> list[dict]
             pred = prediction(s)
             em = s.get("exact_match", s.get("acc"))
             answers, lang = _answers(doc), str(doc.get("lang") or "en")
-            scored = answers is not None and pred is not None
-            args = (answers, lang, _case(doc))
-            extracted = scoring.extract_answer(pred) if scored else None
+            scores = scoring.score(pred if answers is not None else None, answers or [], lang, _case(doc))
             rows.append({
                 "run_id": run_id, "suite": SUITE, "pack_id": task, "item_id": item_id,
                 "lang": doc.get("lang"), "category": doc.get("category"), "difficulty": doc.get("difficulty"),
                 "question": _question(s), "gold": _gold(s), "prediction": pred,
-                "em": None if _number(em) is None else bool(em),
-                "contains": scoring.contains(pred, *args) if scored else None,
-                "lev_ratio": scoring.lev_ratio(pred, *args) if scored else None,
+                **scores, "em": None if _number(em) is None else bool(em),
                 "latency_s": None, "prompt_tokens": None, "completion_tokens": None, "cost_usd": None,
                 "cached": False, "attempts": None, "error": None,
-                "extracted": extracted,
-                "em_extracted": scoring.exact_match(extracted, *args) if scored else None,
-                "f1": scoring.token_f1(pred, *args) if scored else None,
             })
     return rows
 
@@ -590,47 +593,24 @@ def _endpoint(settings: Settings) -> Iterator[str | None]:
         yield None
 
 
-@contextlib.contextmanager
-def quiet(verbose: bool) -> Iterator[None]:
-    """lm-eval's and datasets' log records hidden unless `verbose` (a failure still ends the
-    run with one error; lm-eval's per-request retry errors would repeat it per item)."""
-    names = ("lm_eval", "lm-eval", "datasets", "huggingface_hub")
-    loggers = [logging.getLogger(n) for n in names]
-    levels = [lg.level for lg in loggers]
-    if not verbose:
-        for lg in loggers:
-            lg.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
-
-
-def run(settings: Settings, verbose: bool = False) -> dict:
-    """Run lm-eval for `settings` and normalise its results: returns `run` (the runs row),
-    `metrics`, `items`, `agreement` (the cross-check on tinyqa tasks) and `timings`."""
+def run(settings: Settings) -> RunResult:
+    """Run lm-eval for `settings` and normalise its results into report rows; the details
+    hold `agreement` (the cross-check on tinyqa tasks), `lm_eval_version` and `timings`."""
     started = runinfo.now()
     run_id = runinfo.new_run_id(started)
     t0 = time.perf_counter()
-    with _endpoint(settings) as base, quiet(verbose):
+    with _endpoint(settings) as base:
         t_eval = time.perf_counter()
         results, packs = evaluate(settings, base)
         eval_s = time.perf_counter() - t_eval
     others = split_tasks(settings.tasks)[1]
     agree = agreement(results, packs)
-    metrics = metrics_rows(run_id, results) + agreement_rows(run_id, agree)
-    items = items_rows(run_id, results, packs)
-    run_row = {
-        "run_id": run_id, "started_at": started, "finished_at": runinfo.now(), "suite": SUITE,
-        "model": settings.model,
-        "api_base": None if settings.model == LOCAL or settings.backend in GPU_BACKENDS else runinfo.public_url(base),
-        "prompt_template": f"lm-eval/{settings.backend}{'+chat' if settings.chat else ''}",
-        "prompt_hash": _configs_hash(results), "pack_ids": [*packs, *others],
-        "git_sha": runinfo.git_sha(), "trigger": runinfo.trigger(), "tinyqa_version": tinyqa.__version__,
-        "status": "complete",
-    }
-    return {"run": run_row, "metrics": metrics, "items": items, "agreement": agree,
-            "lm_eval_version": results.get("lm_eval_version"),
-            "timings": {"total_s": time.perf_counter() - t0, "lm_eval_s": eval_s}}
-
+    row = runinfo.run_row(
+        run_id, started, SUITE, settings.model, pack_ids=[*packs, *others], status="complete",
+        api_base=None if settings.model == LOCAL or settings.backend in GPU_BACKENDS else base,
+        prompt_template=f"lm-eval/{settings.backend}{'+chat' if settings.chat else ''}",
+        prompt_hash=_configs_hash(results))
+    return RunResult(row, items=items_rows(run_id, results, packs),
+                     metrics=metrics_rows(run_id, results) + agreement_rows(run_id, agree),
+                     details={"agreement": agree, "lm_eval_version": results.get("lm_eval_version"),
+                              "timings": {"total_s": time.perf_counter() - t0, "lm_eval_s": eval_s}})

@@ -5,60 +5,69 @@ import asyncio
 import contextlib
 import sys
 from collections import defaultdict
+from datetime import datetime
 
 from rich.console import Console
 from rich.progress import Progress
 
+from tinyqa import runinfo
+from tinyqa.errors import InfraError
+from tinyqa.models import llm
 from tinyqa.models.cache import ResponseCache
-from tinyqa.models.llm import Target, complete, run
+from tinyqa.models.llm import Target, complete
 from tinyqa.pack import Item, Pack
 from tinyqa.suites import scoring
-from tinyqa.suites.checkpoint import Checkpoint
+from tinyqa.suites.result import RunResult
 from tinyqa.suites.stats import percentile, wilson
 from tinyqa.suites.templates import Template
 
 SUITE = "tinyqa"
-PROPORTIONS = ("em", "contains", "em_extracted")
+# Refusals of the same kind, with nothing answered yet, that stop a run: the provider
+# refuses the requests themselves (a bad key, an unknown model, a rejected parameter).
+REFUSALS = 3
 
 
-def item_row(run_id: str, pack_id: str, item: Item, answer) -> dict:
-    """One items-table row: the answer scored against the label and aliases (case-sensitively
-    for items tagged `match: case`). An item that errored carries its error and no scores: it
-    is never counted as a wrong answer."""
-    answered = answer.error is None
-    pred = answer.text if answered else None
-    extracted = scoring.extract_answer(pred) if answered else None
-    args = (item.answers, item.lang, getattr(item.tags, "match", None) == "case")
+def item_row(run_id: str, pack_id: str, item: Item, answer: llm.Answer) -> dict:
+    """One items-table row: the answer scored by every scorer against the label and aliases
+    (case-sensitively for items tagged `match: case`). An item that errored carries its
+    error and no scores: it is never counted as a wrong answer."""
+    pred = answer.text if answer.error is None else None
+    case = getattr(item.tags, "match", None) == "case"
     return {
         "run_id": run_id, "suite": SUITE, "pack_id": pack_id, "item_id": item.id,
         "lang": item.lang, "category": item.tags.category, "difficulty": item.tags.difficulty,
         "question": item.text, "gold": item.label, "prediction": pred,
-        "em": scoring.exact_match(pred, *args) if answered else None,
-        "contains": scoring.contains(pred, *args) if answered else None,
-        "lev_ratio": scoring.lev_ratio(pred, *args) if answered else None,
+        **scoring.score(pred, item.answers, item.lang, case),
         "latency_s": answer.latency_s, "prompt_tokens": answer.prompt_tokens,
         "completion_tokens": answer.completion_tokens, "cost_usd": answer.cost_usd,
         "cached": answer.cached, "attempts": answer.attempts, "error": answer.error,
-        "extracted": extracted,
-        "em_extracted": scoring.exact_match(extracted, *args) if answered else None,
-        "f1": scoring.token_f1(pred, *args) if answered else None,
     }
 
 
+class _Refused(Exception):
+    pass
+
+
 async def _ask_all(run_id: str, packs: list[Pack], t: Target, template: Template, concurrency: int,
-                   cache: ResponseCache | None, progress: Progress | None,
-                   checkpoint: Checkpoint | None) -> list[dict]:
+                   cache: ResponseCache | None, progress: Progress | None, checkpoint) -> list[dict]:
     gate = asyncio.Semaphore(concurrency)
     done = checkpoint.answered() if checkpoint else {}
-    bar = progress.add_task(f"asking {t.label}", total=sum(len(p.items) for p in packs),
-                            completed=len(done)) if progress else None
+    total = sum(len(p.items) for p in packs)
+    bar = progress.add_task(f"asking {t.label}", total=total, completed=len(done)) if progress else None
+    refused: list[str] = []
+    answered = bool(done)
 
     async def one(pack: Pack, item: Item) -> dict:
+        nonlocal answered
         if (pack.id, item.id) in done:
             return done[(pack.id, item.id)]
         async with gate:
-            answer = await complete(t, template.messages(item.text, item.lang), cache=cache,
-                                    timeout=t.timeout)
+            answer = await complete(t, template.messages(item.text, item.lang), cache=cache, timeout=t.timeout)
+        answered |= answer.error is None
+        if answer.fatal and not answered:
+            refused.append(answer.error)
+            if len(refused) >= min(REFUSALS, total) and len({e.split(":")[0] for e in refused}) == 1:
+                raise _Refused(answer.error)
         row = item_row(run_id, pack.id, item, answer)
         if checkpoint:
             checkpoint.append(row)
@@ -66,20 +75,39 @@ async def _ask_all(run_id: str, packs: list[Pack], t: Target, template: Template
             progress.advance(bar)
         return row
 
-    return await asyncio.gather(*(one(p, i) for p in packs for i in p.items))
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            rows = [tasks.create_task(one(p, i)) for p in packs for i in p.items]
+    except* _Refused as group:
+        raise InfraError(f"{t.label} refused every request, stopped after {len(refused)}: "
+                         f"{group.exceptions[0]}") from None
+    return [r.result() for r in rows]
 
 
 def ask(run_id: str, packs: list[Pack], t: Target, template: Template, *,
-        concurrency: int | None = None, use_cache: bool = True,
-        checkpoint: Checkpoint | None = None) -> list[dict]:
+        concurrency: int | None = None, use_cache: bool = True, checkpoint=None) -> list[dict]:
     """Ask every item (at most `concurrency` in flight, default the target's); rows in pack
-    and item order. Items already answered in `checkpoint` are not asked again; new answers
-    are appended to it as they come. A progress bar shows on a terminal."""
+    and item order. Items already answered in `checkpoint` (a reports.checkpoint.Checkpoint)
+    are not asked again; new answers are appended to it as they come. When the provider
+    refuses the first requests alike and answers none, the run stops (InfraError) instead of
+    failing every item. A progress bar shows on a terminal."""
     concurrency = concurrency or t.concurrency
     cache = ResponseCache() if use_cache else None
     progress = Progress(transient=True, console=Console(stderr=True)) if sys.stderr.isatty() else None
     with progress or contextlib.nullcontext():
-        return run(_ask_all(run_id, packs, t, template, concurrency, cache, progress, checkpoint))
+        return llm.on_loop(_ask_all(run_id, packs, t, template, concurrency, cache, progress, checkpoint))
+
+
+def run(run_id: str, started: datetime, model: str, packs: list[Pack], t: Target, template: Template, *,
+        concurrency: int | None = None, use_cache: bool = True, checkpoint=None) -> RunResult:
+    """One tiny QA run of `model` (asked through `t`): items, metrics and the runs row with
+    the decoding parameters the provider was sent and notes on what it did not take."""
+    items = ask(run_id, packs, t, template, concurrency=concurrency, use_cache=use_cache, checkpoint=checkpoint)
+    sent, notes = llm.decoding(t)
+    row = runinfo.run_row(run_id, started, SUITE, model, pack_ids=[p.id for p in packs], status="complete",
+                          api_base=None if model == llm.LOCAL else t.api_base, prompt_template=template.id,
+                          prompt_hash=template.sha256, decoding=sent, notes=notes)
+    return RunResult(row, items=items, metrics=metrics(run_id, items), notices=notes)
 
 
 def _slices(row: dict) -> list[str]:
@@ -88,8 +116,8 @@ def _slices(row: dict) -> list[str]:
 
 
 def metrics(run_id: str, rows: list[dict], suite: str = SUITE) -> list[dict]:
-    """Per pack and slice: EM and contains with 95% Wilson intervals over answered items,
-    mean Levenshtein ratio, errors; latency p50/p95 and tokens per pack."""
+    """Per pack and slice: each scorer over answered items (a proportion with its 95% Wilson
+    interval, or a mean), errors; latency p50/p95 and tokens per pack."""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in rows:
         for s in _slices(r):
@@ -103,12 +131,12 @@ def metrics(run_id: str, rows: list[dict], suite: str = SUITE) -> list[dict]:
     for (pack_id, slice_), group in sorted(groups.items()):
         answered = [r for r in group if r["error"] is None]
         n = len(answered)
-        for m in PROPORTIONS:
-            k = sum(bool(r[m]) for r in answered)
-            add(pack_id, slice_, m, k / n if n else None, n, wilson(k, n))
-        for m in ("lev_ratio", "f1"):
-            if n:
-                add(pack_id, slice_, m, sum(r[m] for r in answered) / n, n)
+        for s in scoring.SCORERS:
+            if s.kind == "proportion":
+                k = sum(bool(r[s.name]) for r in answered)
+                add(pack_id, slice_, s.name, k / n if n else None, n, wilson(k, n))
+            elif n:
+                add(pack_id, slice_, s.name, sum(r[s.name] for r in answered) / n, n)
         add(pack_id, slice_, "errors", float(len(group) - n), len(group))
         if slice_ == "all":
             lat = [r["latency_s"] for r in answered if not r["cached"]]

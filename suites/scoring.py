@@ -1,4 +1,6 @@
-"""Scorers for tiny QA: each a small function that says exactly what it matches.
+"""Scorers for tiny QA: each a small function that says exactly what it matches, and the
+registry (`SCORERS`) that every other part reads: the items table's score columns, the
+metrics and how they aggregate, compare, the gate and the dashboard.
 
 All scorers compare a prediction with every accepted answer (label and aliases) after
 `normalize`, and take the best.
@@ -7,19 +9,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
 
 from rapidfuzz import fuzz
 
-# Scripts written without spaces between words: there a gold answer may appear anywhere.
-UNSPACED_LANGS = {"zh", "ja", "th", "lo", "km", "my", "bo"}
-# Agglutinative languages that attach suffixes or particles to the answer word
-# ("İstanbul'da", "서울입니다"): the answer must start a word but may be followed by more.
-SUFFIXING_LANGS = {"ko", "tr", "az", "fi", "hu", "et"}
-ARTICLES = {"en": {"a", "an", "the"}}
+from tinyqa.languages import ARTICLES, SUFFIXING, UNSPACED
+from tinyqa.languages import base as _base
 
-
-def _base(lang: str) -> str:
-    return lang.split("-")[0].lower()
 
 
 # Arabic: short vowels and other harakat, and the tatweel, are optional in writing; the alef
@@ -51,7 +49,7 @@ def normalize(text: str, lang: str = "en", case: bool = False) -> str:
         s = "".join(c for c in s if c not in _ARABIC_OPTIONAL).translate(_ARABIC_ALEF)
     s = "".join(_char(c) for c in s)
     words = s.split()
-    drop = ARTICLES.get(lang, set())
+    drop = ARTICLES.get(lang, frozenset())
     return " ".join(w for w in words if w not in drop)
 
 
@@ -64,10 +62,10 @@ def exact_match(prediction: str, answers: list[str], lang: str, case: bool = Fal
 def _contains_one(p: str, a: str, lang: str) -> bool:
     if not a:
         return False
-    if lang in UNSPACED_LANGS:
+    if lang in UNSPACED:
         # Still never read "14" as containing "4".
         pattern = rf"(?<!\d){re.escape(a)}(?!\d)"
-    elif lang in SUFFIXING_LANGS:
+    elif lang in SUFFIXING:
         pattern = rf"(?<!\w){re.escape(a)}(?!\d)"
     else:
         pattern = rf"(?<!\w){re.escape(a)}(?!\w)"
@@ -110,7 +108,7 @@ def token_f1(prediction: str, answers: list[str], lang: str, case: bool = False)
     the tokens in unspaced scripts)."""
     def toks(s: str) -> list[str]:
         n = normalize(s, lang, case)
-        return [c for c in n if not c.isspace()] if _base(lang) in UNSPACED_LANGS else n.split()
+        return [c for c in n if not c.isspace()] if _base(lang) in UNSPACED else n.split()
 
     def f1(p: list[str], g: list[str]) -> float:
         common = sum(min(p.count(t), g.count(t)) for t in set(g))
@@ -121,3 +119,41 @@ def token_f1(prediction: str, answers: list[str], lang: str, case: bool = False)
 
     p = toks(prediction)
     return max(f1(p, toks(a)) for a in answers)
+
+
+# --- the registry ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Scorer:
+    """One score column of the items table. `kind` says how it aggregates into metrics:
+    `proportion` (a bool per item: the share right, with a 95% Wilson interval; a gate and
+    compare metric) or `mean` (a float per item). `on` is what it reads: the prediction, or
+    the answer `extract_answer` finds in it. `label` is how reports show it."""
+
+    name: str
+    fn: Callable[[str, list[str], str, bool], bool | float]
+    kind: Literal["proportion", "mean"]
+    label: str
+    on: Literal["prediction", "extracted"] = "prediction"
+
+
+SCORERS: tuple[Scorer, ...] = (
+    Scorer("em", exact_match, "proportion", "exact match"),
+    Scorer("contains", contains, "proportion", "contains the answer"),
+    Scorer("lev_ratio", lev_ratio, "mean", "Levenshtein ratio"),
+    Scorer("em_extracted", exact_match, "proportion", "exact match (extracted)", on="extracted"),
+    Scorer("f1", token_f1, "mean", "token F1"),
+)
+PROPORTIONS = tuple(s.name for s in SCORERS if s.kind == "proportion")
+MEANS = tuple(s.name for s in SCORERS if s.kind == "mean")
+LABELS = {s.name: s.label for s in SCORERS}
+
+
+def score(prediction: str | None, answers: list[str], lang: str, case: bool = False) -> dict:
+    """Every scorer's column for one prediction, plus `extracted`; all None when there is no
+    prediction (an errored item is never scored, so never counted as wrong)."""
+    if prediction is None:
+        return {"extracted": None, **{s.name: None for s in SCORERS}}
+    extracted = extract_answer(prediction)
+    read = {"prediction": prediction, "extracted": extracted}
+    return {"extracted": extracted, **{s.name: s.fn(read[s.on], answers, lang, case) for s in SCORERS}}

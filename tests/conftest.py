@@ -46,6 +46,19 @@ def prefect_harness():
         yield
 
 
+def _absl_writes_to_the_real_stderr():
+    """mlcroissant imports absl, whose log handler takes sys.stderr as it is at import: in a
+    test, pytest's capture file. When Prefect later configures logging (inside a CliRunner
+    call, where sys.stderr is the runner's), it closes every old handler, and absl's closes a
+    stream that is no longer sys.stderr: pytest's capture file, failing every later test."""
+    import absl.logging
+
+    absl.logging.get_absl_handler().python_handler.stream = sys.__stderr__
+
+
+_absl_writes_to_the_real_stderr()
+
+
 @pytest.fixture
 def cli_env(tmp_path):
     """Environment for `tinyqa` subprocesses: the venv's bin first, caches in tmp."""

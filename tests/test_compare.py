@@ -1,7 +1,7 @@
 from datetime import datetime, timezone
 
 from tinyqa.reports import store
-from tinyqa.suites import compare as cmp
+from tinyqa.reports import history
 from tinyqa.suites import qa
 
 
@@ -25,7 +25,7 @@ def _write_run(root, run_id, outcomes):
 def test_flips_deltas_and_mcnemar(tmp_path):
     _write_run(tmp_path, "a", [True] * 8 + [False] * 2)
     _write_run(tmp_path, "b", [False] * 7 + [True] * 1 + [True, None])
-    c = cmp.compare(tmp_path, "a", "b")
+    c = history.compare(tmp_path, "a", "b")
     assert c.paired == 9                                  # the errored item is left out
     assert [f["item_id"] for f in c.regressed] == [f"en-{i}" for i in range(7)]
     assert [f["item_id"] for f in c.improved] == ["en-8"]
@@ -37,5 +37,5 @@ def test_flips_deltas_and_mcnemar(tmp_path):
 def test_identical_runs_do_not_differ(tmp_path):
     _write_run(tmp_path, "a", [True, False] * 5)
     _write_run(tmp_path, "b", [True, False] * 5)
-    c = cmp.compare(tmp_path, "a", "b")
+    c = history.compare(tmp_path, "a", "b")
     assert not c.regressed and not c.improved and c.p_value == 1.0

@@ -95,9 +95,12 @@ def run_generation(url, *, languages="fr,de", n=8, use_cache=False, **kw):
     from tinyqa.generators import generate as gen
     from tinyqa.models.llm import target
 
+    from tinyqa.models.cache import ResponseCache
+
     spec = gen.make_spec(languages, "science,history", n, "openai/scripted", api_base=url, **kw)
     t = target("openai/scripted", url)
-    return asyncio.run(gen.generate(spec, t, gen.concurrent_asker(t, use_cache=use_cache)))
+    cache = ResponseCache() if use_cache else None
+    return asyncio.run(gen.generate(spec, t, gen.gathering(t, lambda r: gen.ask_one(t, r, cache))))
 
 
 def files(folder):
@@ -361,14 +364,17 @@ def test_flow_and_cli_write_print_or_refuse(prefect_harness, tmp_path, cache_dir
     from typer.testing import CliRunner
 
     from tinyqa.cli import app
+    from pydantic import SecretStr
+
     from tinyqa.errors import InfraError
     from tinyqa.flows.generate import generate_pack
+    from tinyqa.generators import generate as gen
     from tinyqa.validators.validate import validate_pack
 
     with ScriptedServer(good) as srv:
-        result = asyncio.run(generate_pack(languages=["fr", "de"], categories=["science", "history"], n=8,
-                               model="openai/scripted", api_base=srv.url, out=str(tmp_path / "flow" / "gen_pack"),
-                               published="2026-11-23"))
+        spec = gen.make_spec(["fr", "de"], ["science", "history"], 8, "openai/scripted", api_base=srv.url,
+                             published="2026-11-23")
+        result = asyncio.run(generate_pack(spec, api_base=SecretStr(srv.url), out=str(tmp_path / "flow" / "gen_pack")))
         assert result["complete"] and result["written"] and validate_pack(tmp_path / "flow" / "gen_pack") == []
         base = ["generate", "--languages", "fr,de", "--categories", "science,history", "--n", "8",
                 "--model", "openai/scripted", "--api-base", srv.url, "--date", "2026-11-23"]

@@ -86,14 +86,11 @@ def test_option_parsers():
             bad()
 
 
-def test_offline_switches_are_set_and_restored(monkeypatch):
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "0")
-    with lmeval.offline(allow_hub=False):
-        assert {os.environ[k] for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")} == {"1"}
-    assert "HF_HUB_OFFLINE" not in os.environ and os.environ["HF_DATASETS_OFFLINE"] == "0"
-    with lmeval.offline(allow_hub=True):
-        assert "HF_HUB_OFFLINE" not in os.environ
+def test_lmeval_child_is_offline_and_quiet_unless_asked():
+    offline = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+    env = lmeval.child_env(allow_hub=False, verbose=False)
+    assert {env[k] for k in offline} == {"1"} and env["TQDM_DISABLE"] == "1"
+    assert not set(offline) & set(lmeval.child_env(allow_hub=True, verbose=True))
 
 
 def test_a_missing_dataset_is_named():
@@ -203,17 +200,16 @@ def test_pack_through_lmeval_agrees_with_tinyqa_or_says_why(xcheck_pack, tmp_pat
     monkeypatch.setenv("TINYQA_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     with ScriptedServer(scripted) as srv:
-        result = lmeval_task.fn(model="openai/scripted", tasks=[str(xcheck_pack)],
-                                api_base=srv.url, concurrency=2,
-                                reports=str(tmp_path / "reports"), return_items=True)
+        result = lmeval_task.fn(Settings(model="openai/scripted", tasks=(str(xcheck_pack),),
+                                         api_base=srv.url, concurrency=2), reports=str(tmp_path / "reports"))
     # The request lm-eval sent: chat messages, the served model name, greedy, cut at a newline.
     body = srv.requests[0]["body"]
     assert body["model"] == "scripted" and body["temperature"] == 0 and "\n" in body["stop"]
     assert body["messages"][-1]["role"] == "user" and len(srv.requests) == len(XCHECK)
-    assert "HF_HUB_OFFLINE" not in os.environ          # offline only while lm-eval ran
+    assert "HF_HUB_OFFLINE" not in os.environ          # offline only in lm-eval's own process
     assert not list((tmp_path / "cache" / "lmeval").iterdir())   # the exported tasks are removed
 
-    metrics = {(m["pack_id"], m["slice"], m["metric"]): m for m in result["metrics"]}
+    metrics = {(m["pack_id"], m["slice"], m["metric"]): m for m in result.metrics}
     key = ("tinyqa_xcheck", "filter=strip")
     em = metrics[(*key, "exact_match")]
     # lm-eval right: Paris, U.S.A. (dots deleted), "  Eight " (ends stripped), CO (case ignored).
@@ -222,12 +218,12 @@ def test_pack_through_lmeval_agrees_with_tinyqa_or_says_why(xcheck_pack, tmp_pat
     assert metrics[(*key, "tinyqa_exact_match")]["value"] == 5 / 8
     assert metrics[(*key, "em_disagreements")]["value"] == 5
 
-    (agree,) = result["agreement"]
+    (agree,) = result.details["agreement"]
     assert (agree["k_lmeval"], agree["k_tinyqa"], agree["n"]) == (4, 5, 8)
     # Recompute tinyqa's EM on the predictions lm-eval logged: the same answers, item by item.
     from tinyqa.suites import scoring
 
-    items = {i["question"]: i for i in result["items"]}
+    items = {i["question"]: i for i in result.items}
     for q, label, aliases, lang, tags, answer in XCHECK:
         row = items[q]
         assert row["prediction"] == answer.strip() and row["gold"] == label
@@ -240,15 +236,15 @@ def test_pack_through_lmeval_agrees_with_tinyqa_or_says_why(xcheck_pack, tmp_pat
     assert "match: case" in why["CO"]
 
     # The store: one runs row without credentials, metrics and items readable by run id.
-    run_id = result["run"]["run_id"]
+    run_id = result.run_id
     (run,) = store.read(tmp_path / "reports", "runs", pc.field("run_id") == run_id).to_pylist()
     assert (run["suite"], run["model"], run["pack_ids"], run["status"]) == ("lmeval", "openai/scripted",
                                                                           ["tinyqa_xcheck"], "complete")
     assert run["api_base"] == srv.url
     stored = store.read(tmp_path / "reports", "items", pc.field("run_id") == run_id).to_pylist()
-    assert {i["item_id"] for i in stored} == {i["item_id"] for i in result["items"]} and len(stored) == 8
+    assert {i["item_id"] for i in stored} == {i["item_id"] for i in result.items} and len(stored) == 8
     assert sorted(i["prediction"] for i in stored if not i["contains"]) == ["CO", "I don't know", "U.S.A."]
-    assert store.read(tmp_path / "reports", "metrics", pc.field("run_id") == run_id).num_rows == len(result["metrics"])
+    assert store.read(tmp_path / "reports", "metrics", pc.field("run_id") == run_id).num_rows == len(result.metrics)
 
 
 def test_endpoint_down_is_an_infrastructure_error(xcheck_pack, tmp_path, monkeypatch):

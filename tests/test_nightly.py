@@ -11,7 +11,8 @@ pytestmark = pytest.mark.slow
 def test_fan_out_over_two_dask_workers(prefect_harness, tmp_path, monkeypatch):
     from distributed import Client, LocalCluster, get_task_stream
 
-    from tinyqa.flows.nightly import with_runner
+    from tinyqa.flows.nightly import nightly
+    from tinyqa.flows.runners import task_runner
     from tinyqa.pack import describe_pack
 
     packs = []
@@ -23,9 +24,9 @@ def test_fan_out_over_two_dask_workers(prefect_harness, tmp_path, monkeypatch):
             f'[models."openai/a"]\napi_base = "{srv.url}"\n[models."openai/b"]\napi_base = "{srv.url}"\n')
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
                 Client(cluster) as client, get_task_stream(client) as stream:
-            result = with_runner(cluster.scheduler_address)(
+            result = nightly.with_options(task_runner=task_runner(cluster.scheduler_address))(
                 models=["openai/a", "openai/b"], packs=packs, reports=str(tmp_path / "r"), site=None)
-    assert result["errors"] == 0 and len(result["qa"]) == 4
+    assert result.errors == 0 and len(result.qa) == 4
     workers = {t["worker"] for t in stream.data}
     assert len(workers) == 2, workers
     runs = ds.dataset(tmp_path / "r" / "runs", partitioning="hive").to_table().to_pylist()

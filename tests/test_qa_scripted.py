@@ -15,7 +15,7 @@ def test_run_scores_and_writes_reports(prefect_harness, mini_pack, tmp_path):
     with ScriptedServer(lambda q, n: answers[q]) as srv:
         result = qa_run(model="openai/scripted", api_base=srv.url, packs=[str(mini_pack)],
                         reports=str(tmp_path / "r"))
-    assert result["errors"] == 0
+    assert result.errors == 0
     items = ds.dataset(tmp_path / "r" / "items", partitioning="hive").to_table().to_pylist()
     by_q = {r["question"]: r for r in items}
     assert by_q["Who wrote Hamlet?"]["em"] is True          # alias, exact
@@ -45,7 +45,7 @@ def test_transient_faults_are_retried_and_persistent_ones_recorded(prefect_harne
         result = qa_run(model="openai/scripted", api_base=srv.url, packs=[str(mini_pack)],
                         reports=str(tmp_path / "r"))
     items = {r["question"]: r for r in ds.dataset(tmp_path / "r" / "items", partitioning="hive").to_table().to_pylist()}
-    assert result["errors"] == 1 and len(items) == 4
+    assert result.errors == 1 and len(items) == 4
     failed = items["Who wrote Hamlet?"]
     assert failed["error"] and failed["attempts"] == 4 and failed["em"] is None
     assert all(r["attempts"] == 2 and r["em"] for q, r in items.items() if q != "Who wrote Hamlet?")
@@ -135,10 +135,10 @@ def test_a_retried_task_finishes_its_first_attempt_without_asking_again(prefect_
 
     with ScriptedServer(lambda q, n: GOLD[q]) as srv:
         result = once()
-    assert failures and result["errors"] == 0
+    assert failures and result.errors == 0
     assert sorted(srv.asked.values()) == [1, 1, 1, 1]           # nothing asked twice
     runs = ds.dataset(tmp_path / "r" / "runs", partitioning="hive").to_table().to_pylist()
-    assert [r["run_id"] for r in runs] == [result["run"]["run_id"]]
+    assert [r["run_id"] for r in runs] == [result.run_id]
     assert not list((tmp_path / "r" / "_checkpoints").glob("*.jsonl"))
 
 
@@ -188,7 +188,7 @@ def test_model_calls_share_one_loop_and_keep_the_callers_context():
 
     def caller(i):
         var.set(i)
-        results.append(llm.run(probe()))
+        results.append(llm.on_loop(probe()))
 
     threads = [threading.Thread(target=caller, args=(i,)) for i in range(3)]
     for t in threads:

@@ -49,7 +49,7 @@ def test_checkpoint_keeps_no_credentials_and_resume_asks_for_them_again(tmp_path
     import pytest
 
     from tinyqa.errors import InputError
-    from tinyqa.suites.checkpoint import Checkpoint
+    from tinyqa.reports.checkpoint import Checkpoint
 
     meta = {"model": "openai/x", "packs": ["core_en"], "template": "qa-v1", "started_at": "2026-11-23T10:00:00+00:00"}
     Checkpoint.create(tmp_path, "r1", {**meta, "api_base": "http://bob:S3CRETKEY@127.0.0.1:9/v1?key=S3CRETKEY"})

@@ -165,7 +165,7 @@ def test_commands_write_and_read_a_store_at_a_url(mini_pack, tmp_path, tinyqa_bi
         gate = subprocess.run([tinyqa_bin, "gate", *common, "--no-cache"], cwd=tmp_path, env=cli_env,
                               capture_output=True, text=True, timeout=180)
     assert first.returncode == 0, first.stderr
-    assert gate.returncode == 0 and "baseline: the latest run of openai/x" in gate.stdout, gate.stdout + gate.stderr
+    assert gate.returncode == 0 and "the latest passing run of openai/x" in gate.stdout, gate.stdout + gate.stderr
     listed = subprocess.run([tinyqa_bin, "runs", "--reports", url], env=cli_env, capture_output=True, text=True)
     assert listed.returncode == 0 and listed.stdout.count("openai/x") == 2, listed.stdout
     assert len(store.read(url, "runs")) == 2 and len(store.read(url, "items")) == 2 * 4

@@ -1,5 +1,8 @@
-"""The `tinyqa` command line. Every command has --help; errors are one line (DESIGN.md exit codes:
-0 pass, 1 regression or validation failure, 2 usage or input error, 3 infrastructure failure)."""
+"""The `tinyqa` command line: it parses options, checks what can be checked cheaply, calls a
+flow (or, for the commands that ask no model, the one function that does the work) and
+renders the result. Every command has --help; errors are one line. Exit codes: 0 pass, 1 a
+regression or a failed check, 2 a usage or input error, 3 an infrastructure failure
+(docs/architecture.md)."""
 from __future__ import annotations
 
 import atexit
@@ -26,18 +29,40 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 Reports = Annotated[str, typer.Option("--reports", help="Report store: a folder or a filesystem URL (s3://…, gs://…).")]
 PacksOpt = Annotated[str, typer.Option("--packs", help="Pack ids or pack folders, comma-separated.")]
 NoCache = Annotated[bool, typer.Option("--no-cache", help="Ask the model even when a cached answer exists.")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")]
+ModelOpt = Annotated[str, typer.Option(help="LiteLLM model string, or `local` for the embedded model.")]
+ApiBase = Annotated[Optional[str], typer.Option(help="Base URL of an OpenAI-compatible (or the provider's own) server.")]
 
-# The smoke floors: SmolLM2-135M passes these honestly on core_en (see README, "Thresholds").
-SMOKE_MIN_CONTAINS = 0.30
 
+def _metric_names() -> str:
+    from tinyqa.suites.scoring import PROPORTIONS
+
+    return ", ".join(PROPORTIONS)
+
+
+# --- starting what flows need ------------------------------------------------------------
 
 _process_settings = contextlib.ExitStack()
 
 
-def _prefect_ready(verbose: bool) -> None:
-    """Prefect for a short command: its logs at WARNING unless -v, no flow heartbeats for the
-    rest of the process (each sync flow would wait ~1 s joining its heartbeat thread), and its
-    API answering (see tinyqa.prefect_api)."""
+def _check_model_cheaply(model: str, api_base: str | None) -> None:
+    """What can be known of a model before LiteLLM is imported: the embedded model installed,
+    a known provider's key in the environment (tinyqa.toml's api_base counts)."""
+    from tinyqa import config
+    from tinyqa.models import credentials, local
+
+    if model == "local":
+        local.gguf_path()
+    else:
+        credentials.check(model, api_base or config.model_settings(model).get("api_base"))
+
+
+def _start_flows(verbose: bool, model: str | None = None, api_base: str | None = None) -> None:
+    """Once a command's inputs are checked: start its temporary Prefect API (if no server is
+    configured) on the other core, import Prefect and LiteLLM meanwhile and check `model`
+    with LiteLLM, then wait for the API. Prefect's logs at WARNING unless -v, and no flow
+    heartbeats (each sync flow would wait ~1 s joining its heartbeat thread)."""
+    prefect_api.start()
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
     import prefect.main  # noqa: F401  (configures Prefect's logging, which the levels below adjust)
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
@@ -45,6 +70,10 @@ def _prefect_ready(verbose: bool) -> None:
     _process_settings.enter_context(temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
     from tinyqa.models import llm
 
+    if model is not None and model != llm.LOCAL:
+        from tinyqa import config
+
+        llm.check_model(model, api_base or config.model_settings(model).get("api_base"))
     llm.preload()   # while the API server may still be starting
     prefect_api.wait_ready()
     if not verbose:   # a failure is printed once, as one line, by main(); -v shows Prefect's traceback
@@ -53,6 +82,56 @@ def _prefect_ready(verbose: bool) -> None:
         for name in ("prefect.task_runs", "prefect.flow_runs"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
 
+
+def _check_run_inputs(model: str, packs: str, api_base: str | None, template: str) -> None:
+    """Fail fast, before anything starts, on anything the user can fix."""
+    from tinyqa.pack import resolve_packs
+    from tinyqa.suites.templates import load_template
+
+    resolve_packs(packs)
+    load_template(template)
+    _check_model_cheaply(model, api_base)
+
+
+# --- rendering ----------------------------------------------------------------------------
+
+def _summary(result) -> Table:
+    """Per pack: n, EM, contains, p50 latency and errors, from a run's metrics rows."""
+    rows = {(m["pack_id"], m["metric"]): m for m in result.metrics if m["slice"] == "all"}
+    table = Table("pack", "n", "EM", "contains", "p50 latency", "errors",
+                  title=f"run {result.run_id} · {result.run['model']}")
+    for pack_id in result.run["pack_ids"]:
+        def pct(metric):
+            v = rows.get((pack_id, metric), {}).get("value")
+            return "-" if v is None else f"{v:.0%}"
+        p50 = rows.get((pack_id, "latency_p50_s"), {}).get("value")
+        errs = rows[(pack_id, "errors")]
+        table.add_row(pack_id, str(errs["n"]), pct("em"), pct("contains"),
+                      "-" if p50 is None else f"{p50:.2f} s", f"{errs['value']:.0f}")
+    return table
+
+
+def _notes(notices: list[str]) -> None:
+    for n in notices:
+        out.print(f"note: {n}", markup=False)
+
+
+def _finish(result, reports: str) -> None:
+    """Print a tiny QA run and leave with its exit code (3 errors, 1 a failed floor)."""
+    from tinyqa.suites.result import exit_code
+
+    out.print(_summary(result))
+    _notes(result.notices)
+    out.print(f"reports written to {reports}/ (run {result.run_id})", markup=False)
+    if result.errors:
+        err.print(f"tinyqa: {result.errors} item(s) failed beyond the retry budget (see the items report)")
+    for c in result.checks:
+        if not c.passed:
+            err.print(f"FAIL {c.pack_id}: {c.message}", markup=False)
+    raise typer.Exit(exit_code([result]))
+
+
+# --- commands -------------------------------------------------------------------------------
 
 @app.command("packs")
 def packs_cmd() -> None:
@@ -85,48 +164,11 @@ def describe(pack_dir: Annotated[Path, typer.Argument(help="A pack folder, or a 
         out.print(f"{croissant.write_index(pack_dir, packs)}: index of {len(packs)} packs", markup=False)
 
 
-def _summary(result: dict) -> Table:
-    """Per pack: n, EM, contains, p50 latency and errors, from a run's metrics rows."""
-    rows = {(m["pack_id"], m["metric"]): m for m in result["metrics"] if m["slice"] == "all"}
-    table = Table("pack", "n", "EM", "contains", "p50 latency", "errors",
-                  title=f"run {result['run']['run_id']} · {result['run']['model']}")
-    for pack_id in result["run"]["pack_ids"]:
-        def pct(metric):
-            v = rows.get((pack_id, metric), {}).get("value")
-            return "-" if v is None else f"{v:.0%}"
-        p50 = rows.get((pack_id, "latency_p50_s"), {}).get("value")
-        errs = rows[(pack_id, "errors")]
-        table.add_row(pack_id, str(errs["n"]), pct("em"), pct("contains"),
-                      "-" if p50 is None else f"{p50:.2f} s", f"{errs['value']:.0f}")
-    return table
-
-
-def _floor_failures(result: dict, min_em: float, min_contains: float) -> list[str]:
-    fails = []
-    for m in result["metrics"]:
-        floor = {"em": min_em, "contains": min_contains}.get(m["metric"])
-        if m["slice"] == "all" and floor is not None and (m["value"] or 0.0) < floor:
-            fails.append(f"{m['pack_id']}: {m['metric']} {m['value'] or 0:.0%} is below the floor {floor:.0%}")
-    return fails
-
-
-def _finish(result: dict, min_em: float, min_contains: float, reports: str) -> None:
-    out.print(_summary(result))
-    out.print(f"reports written to {reports}/ (run {result['run']['run_id']})")
-    if result["errors"]:
-        err.print(f"tinyqa: {result['errors']} item(s) failed beyond the retry budget (see the items report)")
-        raise typer.Exit(3)
-    fails = _floor_failures(result, min_em, min_contains)
-    for f in fails:
-        err.print(f"FAIL {f}")
-    raise typer.Exit(1 if fails else 0)
-
-
 @app.command()
 def run(
     model: Annotated[Optional[str], typer.Option(help="LiteLLM model string, or `local` for the embedded model.")] = None,
     packs: PacksOpt = "core_en",
-    api_base: Annotated[Optional[str], typer.Option(help="Base URL of an OpenAI-compatible server (with --resume: instead of the recorded one).")] = None,
+    api_base: Annotated[Optional[str], typer.Option(help="Base URL of the model's server (with --resume: instead of the recorded one).")] = None,
     template: Annotated[str, typer.Option(help="Prompt template name or TOML file.")] = "qa-v1",
     concurrency: Annotated[Optional[int], typer.Option(min=1, max=256, help="Requests in flight (default 16; 1 for `local`).")] = None,
     no_cache: NoCache = False,
@@ -134,11 +176,11 @@ def run(
     min_em: Annotated[float, typer.Option(min=0, max=1, help="Fail below this EM per pack.")] = 0.0,
     min_contains: Annotated[float, typer.Option(min=0, max=1, help="Fail below this contains per pack.")] = 0.0,
     reports: Reports = DEFAULT_REPORTS,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
+    verbose: Verbose = False,
 ) -> None:
     """Run the tiny QA suite on any model and packs; write reports; print the summary."""
     if resume:
-        from tinyqa.suites.checkpoint import Checkpoint
+        from tinyqa.reports.checkpoint import Checkpoint
 
         checkpoint = Checkpoint.load(reports, resume)
         meta, api_base = checkpoint.meta, checkpoint.resume_api_base(api_base)
@@ -146,22 +188,22 @@ def run(
     elif model is None:
         raise InputError("--model is required (or --resume RUN_ID)")
     _check_run_inputs(model, packs, api_base, template)
-    _prefect_ready(verbose)
+    _start_flows(verbose, model, api_base)
     from tinyqa.flows.qa import qa_run
-
 
     started = time.time()
     try:
         result = qa_run(model=model, packs=packs.split(","), api_base=runinfo.hidden(api_base), template=template,
-                        concurrency=concurrency, use_cache=not no_cache, reports=reports, resume=resume)
+                        concurrency=concurrency, use_cache=not no_cache, reports=reports, resume=resume,
+                        min_em=min_em, min_contains=min_contains)
     except KeyboardInterrupt:
         _resume_hint(reports, started)
         raise
-    _finish(result, min_em, min_contains, reports)
+    _finish(result, reports)
 
 
 def _resume_hint(reports: str, since: float) -> None:
-    from tinyqa.suites.checkpoint import Checkpoint
+    from tinyqa.reports.checkpoint import Checkpoint
 
     folder = Checkpoint.folder(reports)
     for cp in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
@@ -174,40 +216,23 @@ def _resume_hint(reports: str, since: float) -> None:
 def smoke(
     packs: PacksOpt = "core_en",
     reports: Reports = DEFAULT_REPORTS,
-    min_contains: Annotated[float, typer.Option(min=0, max=1, help="Fail below this contains per pack.")] = SMOKE_MIN_CONTAINS,
+    min_contains: Annotated[Optional[float], typer.Option(min=0, max=1, help="Fail below this contains per pack (default 0.3).")] = None,
     no_cache: NoCache = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
+    verbose: Verbose = False,
 ) -> None:
     """The main job: the embedded local model answers core_en; reports written; pass/fail on floors."""
     _check_run_inputs("local", packs, None, "qa-v1")
-    _prefect_ready(verbose)
+    _start_flows(verbose)
     from tinyqa.flows.qa import smoke as smoke_flow
 
-
-    result = smoke_flow(packs=packs.split(","), use_cache=not no_cache, reports=reports)
-    _finish(result, 0.0, min_contains, reports)
-
-
-def _check_run_inputs(model: str, packs: str, api_base: str | None, template: str) -> None:
-    """Fail fast, before any flow starts, on anything the user can fix."""
-    from tinyqa import config
-    from tinyqa.models import llm, local
-    from tinyqa.pack import resolve_packs
-    from tinyqa.suites.templates import load_template
-
-    config.load()
-    resolve_packs(packs)
-    load_template(template)
-    if model == llm.LOCAL:
-        local.gguf_path()
-    else:
-        llm.target(model, api_base)
+    floor = {} if min_contains is None else {"min_contains": min_contains}
+    _finish(smoke_flow(packs=packs.split(","), use_cache=not no_cache, reports=reports, **floor), reports)
 
 
 @app.command()
 def validate(paths: Annotated[list[Path], typer.Argument(help="Pack folders or folders of packs.")]) -> None:
-    """Check packs: the pack model with ids and hashes recomputed, and Croissant records.
-    Exit 1 when anything fails; the packs are never written to."""
+    """Check packs: the pack model with ids and hashes recomputed, the Great Expectations suite
+    and the Croissant records. Exit 1 when anything fails; the packs are never written to."""
     from tinyqa.validators.validate import pack_dirs, validate_pack
 
     failed = 0
@@ -218,17 +243,6 @@ def validate(paths: Annotated[list[Path], typer.Argument(help="Pack folders or f
         out.print(f"{d.name}: {'FAIL' if problems else 'ok'}", markup=False)
         failed += bool(problems)
     raise typer.Exit(1 if failed else 0)
-
-
-def _run_row(reports: str, run_id: str) -> dict:
-    import pyarrow.compute as pc
-
-    from tinyqa.reports import store
-
-    rows = store.read(reports, "runs", pc.field("run_id") == run_id).to_pylist()
-    if not rows:
-        raise InputError(f"run {run_id!r}: not in {reports}/runs (see `tinyqa runs`)")
-    return rows[0]
 
 
 @app.command()
@@ -249,35 +263,34 @@ def runs(reports: Reports = DEFAULT_REPORTS,
 def show(run_id: Annotated[str, typer.Argument(help="A run id (see `tinyqa runs`).")],
          reports: Reports = DEFAULT_REPORTS) -> None:
     """One run's summary: per pack n, EM, contains, latency, errors."""
-    import pyarrow.compute as pc
+    from tinyqa.reports import history, store
+    from tinyqa.suites.result import RunResult
 
-    from tinyqa.reports import store
-
-    run_row = _run_row(reports, run_id)
-    metrics = store.read(reports, "metrics", pc.field("run_id") == run_id).to_pylist()
-    out.print(_summary({"run": run_row, "metrics": metrics}))
-    out.print(f"{run_row['started_at']:%Y-%m-%d %H:%M:%S} · template {run_row['prompt_template']} · "
-              f"git {(run_row['git_sha'] or '-')[:10]} · {run_row['trigger']} · {run_row['status']}")
+    row = history.run(reports, run_id)
+    out.print(_summary(RunResult(row, metrics=store.run_rows(reports, "metrics", run_id))))
+    out.print(f"{row['started_at']:%Y-%m-%d %H:%M:%S} · template {row['prompt_template']} · "
+              f"git {(row['git_sha'] or '-')[:10]} · {row['trigger']} · {row['status']}")
+    _notes(row.get("notes") or [])
 
 
 @app.command()
 def compare(
     run_a: Annotated[str, typer.Argument(help="The reference run.")],
     run_b: Annotated[str, typer.Argument(help="The run compared with it.")],
-    metric: Annotated[str, typer.Option(help="contains, em or em_extracted.")] = "contains",
+    metric: Annotated[str, typer.Option(help=f"{_metric_names()}.")] = "contains",
     reports: Reports = DEFAULT_REPORTS,
 ) -> None:
     """Item flips between two runs, per-slice deltas, and an exact McNemar test on the pairs."""
-    from tinyqa.suites.compare import compare as compare_runs
+    from tinyqa.reports import history
 
-    c = compare_runs(reports, run_a, run_b, metric)
+    c = history.compare(reports, run_a, run_b, metric)
     table = Table("pack", "slice", run_a, run_b, "delta", title=f"{metric}: {run_a} → {run_b}")
     for d in c.deltas:
         if d["delta"] or d["slice"] == "all":
             table.add_row(d["pack_id"], d["slice"], f"{d['a']:.0%}", f"{d['b']:.0%}", f"{d['delta']:+.0%}")
     out.print(table)
-    for label, flips in (("right → wrong", c.regressed), ("wrong → right", c.improved)):
-        for f in flips:
+    for label, flipped in (("right → wrong", c.regressed), ("wrong → right", c.improved)):
+        for f in flipped:
             out.print(f"{label}  {f['pack_id']}/{f['item_id']}  {f['question']!r}  gold {f['gold']!r}  "
                       f"was {f['prediction_a']!r}  now {f['prediction']!r}", markup=False)
     out.print(f"{c.paired} paired items · {len(c.regressed)} right→wrong · {len(c.improved)} wrong→right · "
@@ -289,10 +302,10 @@ def generate(
     languages: Annotated[str, typer.Option(help="Language codes (BCP-47), comma-separated: fr,de.")],
     categories: Annotated[str, typer.Option(help="Categories, comma-separated: science,history.")],
     n: Annotated[int, typer.Option("--n", help="Items in the pack, shared evenly across languages, then categories.")],
-    model: Annotated[str, typer.Option(help="LiteLLM model string, or `local` for the embedded model.")],
+    model: ModelOpt,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="The pack folder to write; its name is the pack id.")] = None,
     difficulty: Annotated[str, typer.Option(help="easy, medium or hard.")] = "medium",
-    api_base: Annotated[Optional[str], typer.Option(help="Base URL of an OpenAI-compatible server.")] = None,
+    api_base: ApiBase = None,
     context: Annotated[Optional[str], typer.Option(help="Domain notes the items should be about.")] = None,
     seed: Annotated[int, typer.Option(help="Sampling seed sent to the model; also picks the exemplars.")] = 0,
     avoid: Annotated[Optional[str], typer.Option(help="Packs (ids or folders, comma-separated) whose questions must not be repeated.")] = None,
@@ -305,27 +318,23 @@ def generate(
     max_cost: Annotated[Optional[float], typer.Option(help="Cost budget in USD (counted where LiteLLM knows the price).")] = None,
     published: Annotated[Optional[str], typer.Option("--date", help="croissant.json's datePublished, YYYY-MM-DD (default: kept from --out, else today).")] = None,
     no_cache: NoCache = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
+    verbose: Verbose = False,
 ) -> None:
     """Generate a pack: exactly N valid items over the languages and categories, or exit 1
     saying what could not be obtained (nothing written unless --allow-partial)."""
     from tinyqa.generators import generate as gen
 
-    gen.make_spec(languages, categories, n, model, difficulty=difficulty, api_base=api_base, context=context,
-                  seed=seed, avoid=avoid, batch_size=batch_size, max_calls=max_calls, max_tokens=max_tokens,
-                  max_cost_usd=max_cost, published=published)
+    spec = gen.make_spec(languages, categories, n, model, difficulty=difficulty, api_base=api_base, context=context,
+                         seed=seed, avoid=avoid, batch_size=batch_size, max_calls=max_calls, max_tokens=max_tokens,
+                         max_cost_usd=max_cost, published=published)
     gen.check_out(out_dir, force=force, str_output=str_output)
-    _prefect_ready(verbose)
+    _start_flows(verbose)
     import asyncio
 
     from tinyqa.flows.generate import generate_pack
 
-    result = asyncio.run(generate_pack(
-        languages=languages.split(","), categories=categories.split(","), n=n, model=model,
-        difficulty=difficulty, api_base=runinfo.hidden(api_base), context=context, seed=seed,
-        avoid=avoid.split(",") if avoid else None, out=str(out_dir) if out_dir else None,
-        allow_partial=allow_partial, force=force, batch_size=batch_size, max_calls=max_calls,
-        max_tokens=max_tokens, max_cost_usd=max_cost, published=published, use_cache=not no_cache))
+    result = asyncio.run(generate_pack(spec, api_base=runinfo.hidden(api_base), out=str(out_dir) if out_dir else None,
+                                       allow_partial=allow_partial, force=force, use_cache=not no_cache))
     console = err if str_output else out
     for line in gen.report_lines(result):
         console.print(line, markup=False)
@@ -360,72 +369,54 @@ def drift(
     """Tokenizer drift: fingerprint a tokenizer on the packs (no model is called), show its
     per-language metrics, compare with a baseline (exit 0 no drift, 1 drift) and write reports.
     Regenerate the shipped baseline: `tinyqa drift --tokenizer local --write-baseline packs/baselines/drift-local.json`."""
+    from tinyqa.reports import store
     from tinyqa.suites import drift as drift_suite
 
-    res = drift_suite.run(tokenizer, packs.split(",") if packs else None, baseline, write_baseline, reports,
-                          drift_suite.Thresholds(max_changed, max_metric_delta, fail_on_identity))
-    fp, c = res.fingerprint, res.comparison
-    t = fp.timings
-    out.print(f"tokenizer {fp.tokenizer['spec']} ({fp.tokenizer['kind']}: {fp.tokenizer['name']}) · "
-              f"{len(fp.items)} items in {len(fp.packs)} packs · load {t['load_s']:.2f} s · "
+    res = drift_suite.run(tokenizer, packs.split(",") if packs else None, baseline, write_baseline,
+                          drift_suite.Limits(max_changed, max_metric_delta, fail_on_identity))
+    store.write_run(reports, res)
+    d, t = res.details, res.details["timings"]
+    out.print(f"tokenizer {d['tokenizer']['spec']} ({d['tokenizer']['kind']}: {d['tokenizer']['name']}) · "
+              f"{d['items']} items in {len(d['packs'])} packs · load {t['load_s']:.2f} s · "
               f"fingerprint {t['fingerprint_s'] * 1000:.0f} ms · metrics {t['metrics_s'] * 1000:.0f} ms", markup=False)
-    deltas = {(d["lang"], d["metric"]): d for d in (c.metric_deltas if c else [])}
+    compared = "changed" in d
+    deltas = {(x["lang"], x["metric"]): x for x in d.get("metric_deltas", [])}
     cols = {"fertility": "fertility", "chars_per_token": "chars/tok", "split_word_rate": "split words",
             "single_token_retention": "single-token", "byte_fallback_rate": "byte/partial",
             "roundtrip_fidelity": "round-trip", "digits_per_token": "digits/tok", "digit_group_max": "max digits"}
-    table = Table("lang", *cols.values(), title="per-language metrics" + (" (Δ vs baseline, shared items)" if c else ""))
-    for lang, ms in drift_suite.language_metrics(fp.items).items():
+    values = {(m["slice"].removeprefix("lang="), m["metric"]): m["value"] for m in res.metrics if m["slice"] != "all"}
+    table = Table("lang", *cols.values(), title="per-language metrics" + (" (Δ vs baseline, shared items)" if compared else ""))
+    for lang in sorted({lang for lang, _ in values}):
         cells = []
         for metric in cols:
-            value = ms[metric][0]
+            value = values.get((lang, metric))
             cell = "-" if value is None else f"{value:.3f}"
-            d = deltas.get((lang, metric))
-            if d and d["delta"]:
-                cell += f" ({d['delta']:+.3f}{'!' if d['breach'] else ''})"
+            x = deltas.get((lang, metric))
+            if x and x["delta"]:
+                cell += f" ({x['delta']:+.3f}{'!' if x['breach'] else ''})"
             cells.append(cell)
         table.add_row(lang, *cells)
     out.print(table)
-    if c is not None:
-        for d in c.identity_changed:
-            out.print(f"identity changed: {d['part']}: {d['old'] or '-'} → {d['new'] or '-'}", markup=False)
-        for d in c.changed[:show]:
-            for part in d["parts"]:
-                same = " (same pieces, other ids)" if d["old"][part] == d["new"][part] else ""
-                out.print(f"changed {d['pack_id']}/{d['item_id']} [{d['lang']}] {part}: "
-                          f"{_tokens(d['old'][part])} → {_tokens(d['new'][part])}{same}", markup=False)
-        if len(c.changed) > show:
-            out.print(f"… and {len(c.changed) - show} more changed items (see {reports}/drift)", markup=False)
-        out.print(f"{len(c.changed) + c.unchanged} items compared with {baseline}: {len(c.changed)} changed, "
-                  f"{len(c.new)} new (not in the baseline), {len(c.missing)} missing", markup=False)
-    if res.run:
-        out.print(f"reports written to {reports}/ (run {res.run['run_id']})", markup=False)
-    if res.baseline_written:
-        out.print(f"baseline written to {res.baseline_written} ({len(fp.items)} items)", markup=False)
-    if c is not None:
-        for f in c.failures:
-            err.print(f"FAIL {f}", markup=False)
-        if c.passed:
-            out.print(f"no drift against {baseline}", markup=False)
+    if compared:
+        for x in d["identity_changed"]:
+            out.print(f"identity changed: {x['part']}: {x['old'] or '-'} → {x['new'] or '-'}", markup=False)
+        for x in d["changed"][:show]:
+            for part in x["parts"]:
+                same = " (same pieces, other ids)" if x["old"][part] == x["new"][part] else ""
+                out.print(f"changed {x['pack_id']}/{x['item_id']} [{x['lang']}] {part}: "
+                          f"{_tokens(x['old'][part])} → {_tokens(x['new'][part])}{same}", markup=False)
+        if len(d["changed"]) > show:
+            out.print(f"… and {len(d['changed']) - show} more changed items (see {reports}/drift)", markup=False)
+        out.print(f"{len(d['changed']) + d['unchanged']} items compared with {baseline}: {len(d['changed'])} changed, "
+                  f"{d['new']} new (not in the baseline), {d['missing']} missing", markup=False)
+    out.print(f"reports written to {reports}/ (run {res.run_id})", markup=False)
+    if d.get("baseline_written"):
+        out.print(f"baseline written to {d['baseline_written']} ({d['items']} items)", markup=False)
+    for f in d.get("failures", []):
+        err.print(f"FAIL {f}", markup=False)
+    if compared and res.passed:
+        out.print(f"no drift against {baseline}", markup=False)
     raise typer.Exit(0 if res.passed else 1)
-
-
-def _store_baseline(reports: str, run_id: str) -> dict:
-    import pyarrow.compute as pc
-
-    from tinyqa.reports import store
-    from tinyqa.suites.gate import baseline_from_rows
-
-    run_row = _run_row(reports, run_id)
-    items = store.read(reports, "items", pc.field("run_id") == run_id).to_pylist()
-    return baseline_from_rows(run_row, items)
-
-
-def _latest_run(reports: str, model: str) -> str | None:
-    from tinyqa.reports import store
-
-    rows = [r for r in store.read(reports, "runs").to_pylist()
-            if r["model"] == model and r["suite"] == "tinyqa" and r["status"] == "complete"]
-    return max(rows, key=lambda r: r["started_at"])["run_id"] if rows else None
 
 
 baseline_app = typer.Typer(help="Gate baselines: make one from a stored run.", no_args_is_help=True)
@@ -442,49 +433,26 @@ def baseline_update(
     import json
 
     from tinyqa.files import write_atomic
+    from tinyqa.reports import history
 
-    data = _store_baseline(reports, run_id)
+    data = history.baseline(reports, run_id)
     write_atomic(out_file, json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n")
     out.print(f"baseline written to {out_file}: run {run_id}, {len(data['items'])} items")
 
 
-def _gate_thresholds(**overrides) -> dict:
-    from pydantic import ValidationError
-
-    from tinyqa import config
-    from tinyqa.suites.gate import Thresholds
-
-    cfg, path = config.load()
-    merged = {**(getattr(cfg, "gate", None) or {}), **{k: v for k, v in overrides.items() if v is not None}}
-    try:
-        return Thresholds(**merged).model_dump()
-    except ValidationError as e:
-        err0 = e.errors()[0]
-        raise InputError(f"{path or 'gate options'}: field gate.{'.'.join(map(str, err0['loc']))}: {err0['msg']}") from None
-
-
-def _gate_markdown(result: dict) -> str:
-    lines = [f"## tinyqa gate: {'PASS' if result['passed'] and not result['errors'] else 'FAIL'}", "",
-             "| pack | check | result | detail |", "|---|---|---|---|"]
-    for c in result["checks"]:
-        lines.append(f"| {c['pack_id']} | {c['name']} | {'pass' if c['passed'] else '**FAIL**'} | "
-                     f"{c['message'].replace('|', '/')} |")
-    lines += [f"- {n}" for n in result["notices"]]
-    return "\n".join(lines) + "\n"
-
-
 @app.command()
 def gate(
-    model: Annotated[str, typer.Option(help="LiteLLM model string, or `local` for the embedded model.")],
+    model: ModelOpt,
     packs: PacksOpt = "core_en",
-    baseline: Annotated[Optional[Path], typer.Option(help="Baseline file (default: the latest run of the model in --reports).")] = None,
-    api_base: Annotated[Optional[str], typer.Option(help="Base URL of an OpenAI-compatible server.")] = None,
+    baseline: Annotated[Optional[Path], typer.Option(help="Baseline file (default: the latest comparable passing run in --reports).")] = None,
+    api_base: ApiBase = None,
     template: Annotated[str, typer.Option(help="Prompt template name or TOML file.")] = "qa-v1",
     tokenizer: Annotated[Optional[str], typer.Option(help="Tokenizer for drift (default: the model's own, if known offline).")] = None,
     drift_baseline: Annotated[Optional[Path], typer.Option(help="Drift baseline (default: packs/baselines/drift-<tokenizer>.json).")] = None,
     repeats: Annotated[int, typer.Option(min=1, max=15, help="Runs per item; the verdict uses the per-item majority.")] = 1,
     junit: Annotated[Optional[Path], typer.Option(help="Write a JUnit XML report here.")] = None,
-    metric: Annotated[Optional[str], typer.Option(help="contains (default), em or em_extracted.")] = None,
+    markdown: Annotated[Optional[Path], typer.Option(help="Write the verdict as Markdown here (a pull-request comment).")] = None,
+    metric: Annotated[Optional[str], typer.Option(help=f"{_metric_names()} (default contains).")] = None,
     min_em: Annotated[Optional[float], typer.Option(help="Floor for EM per pack.")] = None,
     min_contains: Annotated[Optional[float], typer.Option(help="Floor for contains per pack.")] = None,
     max_drop: Annotated[Optional[float], typer.Option(help="Largest tolerated drop per pack and language (default 0.05).")] = None,
@@ -492,60 +460,54 @@ def gate(
     max_drifted: Annotated[Optional[int], typer.Option(help="Items allowed to tokenize differently (default 0).")] = None,
     no_cache: NoCache = False,
     reports: Reports = DEFAULT_REPORTS,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
+    verbose: Verbose = False,
 ) -> None:
     """The pull-request gate: drift + tiny QA against a baseline; exit 1 on a regression, 3 on
     an infrastructure failure. Thresholds come from the gate table of tinyqa.toml, overridden here."""
-
-    from tinyqa.suites.gate import load_baseline
-
     started = time.perf_counter()
+    overrides = {"metric": metric, "min_em": min_em, "min_contains": min_contains, "max_drop": max_drop,
+                 "alpha": alpha, "max_drifted": max_drifted}
     _check_run_inputs(model, packs, api_base, template)
-    thresholds = _gate_thresholds(metric=metric, min_em=min_em, min_contains=min_contains,
-                                  max_drop=max_drop, alpha=alpha, max_drifted=max_drifted)
-    notices = []
+    from tinyqa.suites import gate as gate_suite
+    from tinyqa.suites.result import exit_code
+
+    gate_suite.thresholds(overrides)
     if baseline is not None:
-        load_baseline(baseline)
-    elif (latest := _latest_run(reports, model)) is not None:
-        import json
-        import tempfile
-
-        baseline = Path(tempfile.mkdtemp(prefix="tinyqa-baseline-")) / "baseline.json"
-        baseline.write_text(json.dumps(_store_baseline(reports, latest)), encoding="utf-8")
-        notices.append(f"baseline: the latest run of {model} in {reports} ({latest})")
-    else:
-        notices.append("no baseline: only the floors are checked")
-    _prefect_ready(verbose)
+        gate_suite.load_baseline(baseline)
+    _start_flows(verbose, model, api_base)
     from tinyqa.flows.gate import gate as gate_flow
-
+    from tinyqa.reports import markdown as md
 
     result = gate_flow(model=model, packs=packs.split(","), baseline=str(baseline) if baseline else None,
                        api_base=runinfo.hidden(api_base), template=template, tokenizer=tokenizer,
                        drift_baseline=str(drift_baseline) if drift_baseline else None, repeats=repeats,
-                       thresholds=thresholds, use_cache=not no_cache, reports=reports)
-    result["notices"] = notices + result["notices"]
+                       overrides=overrides, use_cache=not no_cache, reports=reports)
     table = Table("pack", "check", "result", "detail", title=f"tinyqa gate · {model}")
-    for c in result["checks"]:
-        table.add_row(c["pack_id"], c["name"], "pass" if c["passed"] else "[bold red]FAIL[/]", c["message"])
+    for c in result.checks:
+        table.add_row(c.pack_id, c.name, "pass" if c.passed else "[bold red]FAIL[/]", c.message)
     out.print(table)
-    for c in result["checks"]:
-        for d in ([] if c["passed"] else c["details"][:20]):
-            out.print(f"  {c['pack_id']}: {d}", markup=False)
-    for n in result["notices"]:
-        out.print(f"note: {n}", markup=False)
+    for c in result.checks:
+        for d in ([] if c.passed else c.details[:20]):
+            out.print(f"  {c.pack_id}: {d}", markup=False)
+    _notes(result.notices)
     if junit:
         from tinyqa.reports import junit as junit_xml
-        from tinyqa.suites.gate import Check
 
-        junit_xml.write(junit, [Check(**c) for c in result["checks"]], time_s=time.perf_counter() - started)
+        junit_xml.write(junit, result.checks, time_s=time.perf_counter() - started,
+                        properties={"model": model, "baseline": result.baseline or "none",
+                                    "runs": ",".join(r.run_id for r in result.qa)})
+    text = md.gate(result)
+    if markdown:
+        from tinyqa.files import write_atomic
+
+        write_atomic(markdown, text)
     if os.environ.get("GITHUB_STEP_SUMMARY"):
         with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as f:
-            f.write(_gate_markdown(result))
-    out.print(f"gate {'passed' if result['passed'] else 'FAILED'} in {time.perf_counter() - started:.1f} s")
-    if result["errors"]:
-        err.print(f"tinyqa: {result['errors']} item(s) failed beyond the retry budget: infrastructure, not a regression")
-        raise typer.Exit(3)
-    raise typer.Exit(0 if result["passed"] else 1)
+            f.write(text)
+    out.print(f"gate {'passed' if result.passed else 'FAILED'} in {time.perf_counter() - started:.1f} s")
+    if result.errors:
+        err.print(f"tinyqa: {result.errors} item(s) failed beyond the retry budget: infrastructure, not a regression")
+    raise typer.Exit(exit_code(result.qa, result.checks))
 
 
 @app.command()
@@ -583,29 +545,32 @@ def nightly(
     task_runner: Annotated[Optional[str], typer.Option(help="thread, dask, dask://HOST:PORT, ray or ray://HOST:PORT (default $TINYQA_TASK_RUNNER, else thread).")] = None,
     reports: Reports = DEFAULT_REPORTS,
     site: Annotated[Path, typer.Option(help="Dashboard folder.")] = Path("site"),
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs.")] = False,
+    verbose: Verbose = False,
 ) -> None:
     """What the nightly deployment runs, here: check the packs, tiny QA on every model × pack
     (fanned out on the task runner), drift per tokenizer, lm-eval, then the dashboard. Exit 3
     when items errored, 1 when a pack is invalid or a tokenizer drifted."""
+    from tinyqa import config
     from tinyqa.flows.runners import task_runner as runner
 
+    config.load()
     fan_out = runner(task_runner)
-    _prefect_ready(verbose)
+    _start_flows(verbose)
     from tinyqa.flows.nightly import nightly as nightly_flow
 
     result = nightly_flow.with_options(task_runner=fan_out)(
         models=models.split(",") if models else None, packs=packs.split(",") if packs else None,
         lmeval_tasks=lmeval_tasks.split(",") if lmeval_tasks else None, reports=reports, site=str(site))
-    out.print(f"nightly: {len(result['qa'])} tiny QA run(s), {result['errors']} item error(s); reports in {reports}/",
+    out.print(f"nightly: {len(result.qa)} tiny QA run(s), {result.errors} item error(s); reports in {reports}/",
               markup=False)
-    for d in result["drift"]:
-        out.print(f"drift {d['tokenizer']['spec']}: {'no change' if d['passed'] else '; '.join(d['failures'])}", markup=False)
-    for r in result["lmeval"]:
-        out.print(f"lm-eval {r['run']['model']}: run {r['run']['run_id']}", markup=False)
-    if result["dashboard"]:
-        out.print(f"dashboard: {result['dashboard']}", markup=False)
-    raise typer.Exit(3 if result["errors"] else 0 if all(d["passed"] for d in result["drift"]) else 1)
+    for d in result.drift:
+        failures = d.details.get("failures")
+        out.print(f"drift {d.run['model']}: {'; '.join(failures) if failures else 'no change'}", markup=False)
+    for r in result.lmeval:
+        out.print(f"lm-eval {r.run['model']}: run {r.run_id}", markup=False)
+    if result.dashboard:
+        out.print(f"dashboard: {result.dashboard}", markup=False)
+    raise typer.Exit(result.exit_code)
 
 
 @app.command("lmeval")
@@ -634,21 +599,15 @@ def lmeval_cmd(
                                limit=lmeval.parse_limit(limit), batch_size=lmeval.parse_batch_size(batch_size),
                                num_fewshot=num_fewshot, seed=seed, chat_template=chat_template,
                                concurrency=concurrency, model_args=lmeval.parse_model_args(model_args),
-                               allow_hub=allow_hub)
+                               allow_hub=allow_hub, verbose=verbose)
     lmeval.check(settings)
-    if not verbose:
-        for var in ("TQDM_DISABLE", "HF_DATASETS_DISABLE_PROGRESS_BARS", "HF_HUB_DISABLE_PROGRESS_BARS"):
-            os.environ.setdefault(var, "1")
-    _prefect_ready(verbose)
+    _start_flows(verbose)
     from tinyqa.flows.lmeval import lmeval_suite
 
-    result = lmeval_suite(model=model, tasks=list(settings.tasks), backend=backend, api_base=runinfo.hidden(api_base),
-                          limit=settings.limit, batch_size=settings.batch_size, num_fewshot=num_fewshot, seed=seed,
-                          chat_template=chat_template, concurrency=concurrency, model_args=settings.model_args,
-                          allow_hub=allow_hub, reports=reports, verbose=verbose)
-    rows = {(m["pack_id"], m["slice"], m["metric"]): m for m in result["metrics"]}
+    result = lmeval_suite(settings, reports)
+    rows = {(m["pack_id"], m["slice"], m["metric"]): m for m in result.metrics}
     table = Table("task", "metric", "filter", "value", "stderr", "n",
-                  title=f"lm-eval {result['lm_eval_version']} · {model} · {backend}")
+                  title=f"lm-eval {result.details['lm_eval_version']} · {model} · {backend}")
     for (task_id, slice_, metric), m in rows.items():
         if metric.endswith("_stderr") or metric in ("tinyqa_exact_match", "em_disagreements"):
             continue
@@ -656,19 +615,19 @@ def lmeval_cmd(
         table.add_row(task_id, metric, slice_.removeprefix("filter="), f"{m['value']:.4f}",
                       "-" if se is None else f"{se['value']:.4f}", "-" if m["n"] is None else str(m["n"]))
     out.print(table)
-    for a in result["agreement"]:
+    for a in result.details["agreement"]:
         same = "agrees with" if not a["differ"] else f"differs on {len(a['differ'])} item(s) from"
         out.print(f"{a['task']} (filter {a['filter']}): lm-eval exact_match {a['k_lmeval']}/{a['n']} "
                   f"{same} tinyqa's EM {a['k_tinyqa']}/{a['n']} on the same answers", markup=False)
         for d in a["differ"][:20]:
             out.print(f"  {d['item_id']}: {d['prediction']!r} lm-eval {'right' if d['lmeval_em'] else 'wrong'}, "
                       f"tinyqa {'right' if d['tinyqa_em'] else 'wrong'}: {d['why']}", markup=False)
-    out.print(f"reports written to {reports}/ (run {result['run']['run_id']}) · lm-eval "
-              f"{result['timings']['lm_eval_s']:.1f} s", markup=False)
+    out.print(f"reports written to {reports}/ (run {result.run_id}) · lm-eval "
+              f"{result.details['timings']['lm_eval_s']:.1f} s", markup=False)
 
 
-# The commands that run Prefect flows.
-FLOW_COMMANDS = {"run", "smoke", "gate", "generate", "lmeval", "nightly"}
+# --- the process ----------------------------------------------------------------------------
+
 _exit_status = 1   # an uncaught exception's, unless SystemExit says otherwise
 
 
@@ -683,13 +642,10 @@ def _leave() -> None:
 
 
 def entry() -> None:
-    """The `tinyqa` console script: main() as a short-lived process. A command that runs flows
-    starts its Prefect API before anything else is imported (see tinyqa.prefect_api), and the
-    process leaves as soon as its exit handlers have run."""
+    """The `tinyqa` console script: main() as a short-lived process that leaves as soon as its
+    exit handlers have run."""
     global _exit_status
     atexit.register(_leave)   # registered first, so it runs last
-    if sys.argv[1:2] and sys.argv[1] in FLOW_COMMANDS and "--help" not in sys.argv:
-        prefect_api.start()
     try:
         main()
     except SystemExit as e:
@@ -702,6 +658,8 @@ def main() -> None:
         app()
     except TinyQAError as e:
         err.print(f"tinyqa: error: {e}", markup=False)
+        for line in e.details:
+            err.print(f"  {line}", markup=False)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         err.print("tinyqa: interrupted")

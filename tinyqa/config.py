@@ -6,6 +6,9 @@ concurrency = 8
 rpm = 500
 timeout = 30
 
+[models."openai/o3-mini"]
+max_tokens = 4096               # completion budget (default 48; 2048 for reasoning models)
+
 [models."openai/my-model"]
 api_base = "http://127.0.0.1:8000/v1"   # used when --api-base is not given
 ```
@@ -26,13 +29,27 @@ class ModelSettings(BaseModel):
     concurrency: int | None = Field(default=None, ge=1, le=1024)
     rpm: float | None = Field(default=None, gt=0)
     timeout: float | None = Field(default=None, gt=0)
+    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
     api_base: str | None = Field(default=None, pattern=r"^https?://")
 
 
+class NightlySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    models: list[str] | None = None
+    packs: list[str] | None = None
+    lmeval_tasks: list[str] | None = None
+
+
 class Config(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    """The whole file. `[gate]` is checked by the gate (suites/gate.Thresholds), which owns
+    its fields."""
+
+    model_config = ConfigDict(extra="forbid")
 
     models: dict[str, ModelSettings] = Field(default_factory=dict)
+    gate: dict = Field(default_factory=dict)
+    nightly: NightlySettings = Field(default_factory=NightlySettings)
 
 
 def load(folder: Path = Path(".")) -> tuple[Config, Path | None]:

@@ -1,10 +1,16 @@
-"""The errors the CLI turns into exit codes (DESIGN.md: 1 a failed check, 2 input, 3 infrastructure)."""
+"""The errors the CLI turns into exit codes: 1 a failed check, 2 input, 3 infrastructure
+(docs/architecture.md)."""
 
 
 class TinyQAError(Exception):
-    """A failure the user can act on: printed as one line, never as a traceback."""
+    """A failure the user can act on: printed as one line, never as a traceback. `details`
+    (e.g. the last lines of a server's log) are printed after it, indented."""
 
     exit_code = 2
+
+    def __init__(self, message: str = "", details: list[str] | None = None):
+        super().__init__(message)
+        self.details = list(details or [])
 
 
 class CheckFailed(TinyQAError):

@@ -129,8 +129,13 @@ def _openai_evals(pack: Pack, out: Path) -> list[Path]:
             _write(out / "evals" / f"{pack.id}.yaml", _yaml(registry, comment))]
 
 
+def lm_eval_task(pack_id: str) -> str:
+    """The lm-eval task name of a pack: `tinyqa_<id>`, `-` made `_`."""
+    return f"tinyqa_{pack_id}".replace("-", "_")
+
+
 def _lm_eval(pack: Pack, out: Path) -> list[Path]:
-    task = f"tinyqa_{pack.id}".replace("-", "_")
+    task = lm_eval_task(pack.id)
     data = out / f"{task}.jsonl"
     rows = [{**_flat(i), "answers": i.answers} for i in pack.items]
     config = {

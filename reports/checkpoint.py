@@ -11,9 +11,10 @@ import json
 from pathlib import Path
 
 from tinyqa import runinfo
+from tinyqa.errors import InputError
 from tinyqa.reports import store
 from tinyqa.settings import cache_dir
-from tinyqa.errors import InputError
+
 
 FOLDER = "_checkpoints"
 
@@ -95,8 +96,16 @@ class Checkpoint:
             self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open for the run
         self._file.write(json.dumps(row, ensure_ascii=False) + "\n")
         self._file.flush()
+        self.rows.append(row)
+
+    @classmethod
+    def discard(cls, reports: str | Path, run_id: str) -> None:
+        """Remove a run's checkpoint, if any (its reports are written)."""
+        cls.path_for(reports, run_id).unlink(missing_ok=True)
 
     def remove(self) -> None:
+        """Once the run's reports are written."""
         if self._file is not None:
             self._file.close()
+            self._file = None
         self.path.unlink(missing_ok=True)

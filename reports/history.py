@@ -1,0 +1,42 @@
+"""Questions about the runs in a report store: one run, the comparison of two runs, the
+baseline a gate compares with. The rules live in suites/ (compare, gate); this reads the rows."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from tinyqa.errors import InputError
+from tinyqa.reports import store
+from tinyqa.suites import compare as compare_rows
+from tinyqa.suites import gate
+
+
+def run(reports: Path | str, run_id: str) -> dict:
+    """The runs row of `run_id`; InputError when the store has no such run."""
+    row = store.run_row(reports, run_id)
+    if row is None:
+        raise InputError(f"run {run_id!r}: not in {reports}/runs (see `tinyqa runs`)")
+    return row
+
+
+def compare(reports: Path | str, run_a: str, run_b: str, metric: str = "contains") -> compare_rows.Flips:
+    """Item flips, per-slice deltas and the McNemar p-value between two stored runs."""
+    compare_rows.check_metric(metric)
+    items = {r: store.run_rows(reports, "items", r) for r in (run_a, run_b)}
+    for r, rows in items.items():
+        if not rows:
+            raise InputError(f"run {r!r}: no items in {reports}")
+    return compare_rows.compare(run_a, run_b, items[run_a], items[run_b],
+                                store.run_rows(reports, "metrics", run_a), store.run_rows(reports, "metrics", run_b),
+                                metric)
+
+
+def baseline(reports: Path | str, run_id: str) -> dict:
+    """A gate baseline document made from a stored run."""
+    return gate.baseline_from_rows(run(reports, run_id), store.run_rows(reports, "items", run_id))
+
+
+def gate_baseline(reports: Path | str, model: str, pack_ids: list[str], prompt_hash: str) -> tuple[dict | None, str]:
+    """The baseline the gate compares with when given no file (gate.choose_baseline), and the
+    sentence that says which run it is and why."""
+    chosen, why = gate.choose_baseline(store.read(reports, "runs").to_pylist(), model, pack_ids, prompt_hash)
+    return (baseline(reports, chosen["run_id"]) if chosen else None), why

@@ -1,0 +1,23 @@
+"""What tinyqa knows about languages, in one table: scoring and drift read it.
+
+A language is a BCP-47 tag; only its primary subtag counts here (`pt-BR` is `pt`).
+"""
+from __future__ import annotations
+
+# Written without spaces between words: a gold answer may appear anywhere in a prediction,
+# token F1 counts characters, and drift's fertility is per character.
+UNSPACED = frozenset({"zh", "ja", "th", "lo", "km", "my", "bo", "yue", "wuu", "lzh"})
+# Attach suffixes or particles to the answer word ("İstanbul'da", "서울입니다"): an answer
+# must start a word but may be followed by more.
+SUFFIXING = frozenset({"ko", "tr", "az", "fi", "hu", "et"})
+# Articles dropped before comparing.
+ARTICLES = {"en": frozenset({"a", "an", "the"})}
+
+
+def base(lang: str) -> str:
+    """The primary language subtag, lower-cased: `pt-BR` -> `pt`."""
+    return lang.split("-")[0].lower()
+
+
+def unspaced(lang: str) -> bool:
+    return base(lang) in UNSPACED
