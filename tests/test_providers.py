@@ -3,8 +3,7 @@ that speaks each provider's wire format (tests/providers.py): the right answers 
 the requests carry each provider's own fields for the deterministic decoding parameters.
 
 Decoding parameters are sent only where the provider takes them: Anthropic gets temperature
-and max_tokens but no seed (LiteLLM refuses `seed` for Anthropic). Until tinyqa sends
-parameters per provider, the Anthropic cases fail and are marked xfail (XFAIL_SEED).
+and max_tokens but no seed (LiteLLM refuses `seed` for Anthropic), and the run records that.
 """
 import json
 import urllib.error
@@ -18,8 +17,6 @@ from providers import ProviderServer
 from tinyqa.models import llm
 from tinyqa.pack import resolve_packs
 from tinyqa.suites.templates import load_template
-
-XFAIL_SEED = pytest.mark.xfail(reason="seed sent to anthropic; fixed by provider-aware params", strict=False)
 
 KEY = "test-key"
 AZURE_API_VERSION = "2024-10-21"
@@ -39,7 +36,7 @@ UNSET = ("OPENAI_BASE_URL", "OPENAI_API_BASE", "ANTHROPIC_API_BASE", "ANTHROPIC_
 
 
 def models():
-    return [pytest.param(m, id=m.split("/")[0], marks=[XFAIL_SEED] if m.startswith("anthropic/") else [])
+    return [pytest.param(m, id=m.split("/")[0])
             for m in ENV]
 
 
@@ -58,7 +55,7 @@ def provider_env(monkeypatch, tmp_path):
 
 def ask(model: str, server: ProviderServer, question: str, lang: str = "en") -> llm.Answer:
     t = llm.target(model, server.api_base(model.split("/")[0]))
-    return llm.run(llm.complete(t, load_template().messages(question, lang), max_attempts=1))
+    return llm.on_loop(llm.complete(t, load_template().messages(question, lang), max_attempts=1))
 
 
 def check_request(model: str, r: dict, system: str) -> None:
@@ -129,7 +126,7 @@ def test_an_unknown_question_is_the_providers_400_recorded_not_retried(model, pr
     provider_env(model)
     with ProviderServer({}) as server:
         t = llm.target(model, server.api_base(model.split("/")[0]))
-        answer = llm.run(llm.complete(t, load_template().messages("Who are you?"), backoff=0.01))
+        answer = llm.on_loop(llm.complete(t, load_template().messages("Who are you?"), backoff=0.01))
     assert answer.text is None and answer.attempts == 1
     assert answer.error.startswith("BadRequestError"), answer.error
     assert "unknown question" in answer.error
@@ -181,6 +178,14 @@ def test_tinyqa_run_answers_core_en_through_each_provider(model, provider_env, p
     assert len(rows) == 52 and [r["error"] for r in rows] == [None] * 52
     assert all(r["em"] for r in rows), [(r["question"], r["prediction"]) for r in rows if not r["em"]]
     assert server.asked == {i.text: 1 for i in items}
+    # The run says what the provider was sent, and what it could not take.
+    (run,) = ds.dataset(reports / "runs", partitioning="hive").to_table().to_pylist()
+    decoding = json.loads(run["decoding"])
+    assert decoding["temperature"] == 0 and 48 in decoding.values()
+    takes_seed = not model.startswith("anthropic/")
+    assert ("seed" in decoding) == takes_seed
+    assert run["notes"] == ([] if takes_seed else ["seed not sent: anthropic/claude-3-5-haiku-20241022 does not "
+                                                   "take it; answers may differ between runs"])
     template = load_template()
     for r in server.requests:
         check_request(model, r, template.messages(r["question"])[0]["content"])
