@@ -32,6 +32,7 @@ from tinyqa.models.cache import ResponseCache
 from tinyqa.pack import BCP47, DATA_FILE, PACK_ID, Item, item_line, resolve_packs
 from tinyqa.suites.scoring import normalize
 from tinyqa.validators.expectations import BOUNDS
+from tinyqa.validators.inflection import missing_inflection
 from tinyqa.validators.langid import other_language
 from tinyqa.validators.scripts import in_script
 
@@ -236,8 +237,9 @@ def candidate_item(obj: object, lang: str, difficulty: str, categories: tuple[st
     `length` (outside the pack validator's bounds, a label over LABEL_MAX characters or not
     shorter than its context), `label_not_in_context`, `script` (text, label or context not in
     the language's script), `language` (question and context read as another language that
-    shares the script: validators/langid.py). Whitespace around fields is stripped; aliases
-    equal to the label or repeated are dropped."""
+    shares the script: validators/langid.py), `inflection` (a Russian question asking for an
+    oblique case without the inflected answer among the aliases: validators/inflection.py).
+    Whitespace around fields is stripped; aliases equal to the label or repeated are dropped."""
     if not isinstance(obj, dict):
         return "schema"
     text, label, context = (obj.get(k) for k in ("text", "label", "context"))
@@ -271,6 +273,8 @@ def candidate_item(obj: object, lang: str, difficulty: str, categories: tuple[st
     for a in (a.strip() for a in aliases):
         if a and a != label and a not in kept_aliases and len(a) <= BOUNDS["label"][1]:
             kept_aliases.append(a)
+    if missing_inflection(text, label, kept_aliases, lang) is not None:
+        return "inflection"
     try:
         return Item(text=text, label=label, aliases=kept_aliases, context=context, lang=lang,
                     tags={"category": category.strip().lower(), "difficulty": difficulty},
@@ -528,8 +532,9 @@ def data_card(outcome: Outcome, pack_id: str, published: str) -> str:
         "", "Every kept item passed: the pack schema, a requested category, one line each, a question "
         "mark ending the question, length "
         f"bounds (label at most {LABEL_MAX} characters), label verbatim in the context, the language's "
-        "script, the language itself (question and context identified), and no repeat (normalised "
-        "question) of a kept item, an exemplar or an avoided pack.",
+        "script, the language itself (question and context identified), an inflected alias where a "
+        "Russian question asks for one, and no repeat (normalised question) of a kept item, an "
+        "exemplar or an avoided pack.",
         "", "## Items per language",
         *_table(["lang", "requested", "kept", "missing"],
                 [[st.lang, sum(st.share.values()), s["kept"][st.lang],

@@ -43,3 +43,4 @@ def test_probabilities_cover_the_candidates():
     probs = identifier().probabilities("Welcher Fluss fließt durch Wien?\nDie Donau fließt durch Wien.")
     assert set(probs) == set(CANDIDATES) and abs(sum(probs.values()) - 1) < 1e-6
     assert max(probs, key=probs.get) == "de"
+

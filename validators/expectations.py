@@ -1,8 +1,9 @@
 """The Great Expectations suite for a pack (ephemeral context, pandas batch).
 
 Each expectation runs over a frame with one row per item; checks GE has no built-in for
-(label contained in context, text in the language's script and in the language itself, the
-normalised question) are precomputed columns that an expectation then constrains.
+(label contained in context, text in the language's script and in the language itself, an
+inflected alias where the question asks for one, the normalised question) are precomputed
+columns that an expectation then constrains.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import re
 
 from tinyqa.pack import Pack
 from tinyqa.suites.scoring import normalize
+from tinyqa.validators.inflection import missing_inflection
 from tinyqa.validators.langid import describe, other_language
 from tinyqa.validators.scripts import in_script
 
@@ -22,6 +24,8 @@ SYMBOL = re.compile(r"[A-Za-z0-9]{1,5}")
 MEANING = {
     "in_script": "text, label or context is not written in the script of the item's lang",
     "in_language": "text and context read as {read_as}, not as the item's lang {lang}",
+    "inflected_alias": "the question word «{asked}» asks for an inflected answer: list that form "
+                       "among the aliases (packs/README.md, inflected answers)",
     "label_in_context": "the label is not verbatim in the context",
     "question_key": "the same question (after normalisation) appears twice",
 }
@@ -29,6 +33,7 @@ MEANING = {
 
 def _row(i, n: int) -> dict:
     read_as = other_language(i.text, i.context, i.lang)
+    asked = missing_inflection(i.text, i.label, list(i.aliases), i.lang)
     return {
         "line": n, "id": i.id, "text": i.text, "label": i.label, "context": i.context,
         "difficulty": i.tags.difficulty, "lang": i.lang, "sha256": i.sha256,
@@ -41,6 +46,8 @@ def _row(i, n: int) -> dict:
         # Languages that share a script: the question and context read by an identifier.
         "in_language": read_as is None,
         "read_as": describe(read_as) if read_as else "",
+        "inflected_alias": asked is None,
+        "asked": asked or "",
     }
 
 
@@ -60,6 +67,7 @@ def _suite(gxe, langs: list[str]) -> list:
         gxe.ExpectColumnValuesToBeInSet(column="label_in_context", value_set=[True]),
         gxe.ExpectColumnValuesToBeInSet(column="in_script", value_set=[True]),
         gxe.ExpectColumnValuesToBeInSet(column="in_language", value_set=[True]),
+        gxe.ExpectColumnValuesToBeInSet(column="inflected_alias", value_set=[True]),
         gxe.ExpectColumnValuesToMatchRegex(column="sha256", regex=r"^[0-9a-f]{64}$"),
         *[gxe.ExpectColumnValueLengthsToBeBetween(column=c, min_value=lo, max_value=hi)
           for c, (lo, hi) in BOUNDS.items()],
