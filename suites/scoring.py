@@ -38,7 +38,7 @@ ARTICLES = {"en": {"a", "an", "the"}}
 # left out ("all", a set of marks, or the marks of all but some letters). Languages not named
 # keep every mark. Turkish ç ğ ı ö ş ü and Spanish ñ are letters, not accents; German ä ö ü
 # may be written ae oe ue (not a o u); Russian ё may be written е.
-_ACUTE, _GRAVE, _CIRCUMFLEX, _TILDE, _DIAERESIS = "\u0301", "\u0300", "\u0302", "\u0303", "\u0308"
+_CIRCUMFLEX, _TILDE, _DIAERESIS = "\u0302", "\u0303", "\u0308"
 ACCENTS: dict[str, str | frozenset[str]] = {
     "en": "all", "fr": "all", "pt": "all",
     "es": "all but ñ",
