@@ -17,14 +17,16 @@ import tinyqa
 from tinyqa import pack as pack_module
 from tinyqa.errors import CheckFailed
 from tinyqa.pack import PACK_ID, shipped_dir
+from tinyqa.suites import scoring
 from tinyqa.validators import validate as checks
 
-_CHECKERS = ("great-expectations", "mlcroissant", "pydantic")
+_CHECKERS = ("great-expectations", "mlcroissant", "pydantic", "py3langid")
 
 
 def verdict_key(_context, parameters: dict) -> str:
     h = hashlib.sha256(f"{tinyqa.__version__} {[version(d) for d in _CHECKERS]}".encode())
-    code = sorted(Path(checks.__file__).parent.glob("*.py")) + [Path(pack_module.__file__)]
+    # The scorer's rules are checked too (normalised questions, aliases).
+    code = sorted(Path(checks.__file__).parent.glob("*.py")) + [Path(pack_module.__file__), Path(scoring.__file__)]
     for f in sorted(p for p in Path(parameters["path"]).iterdir() if p.is_file()) + code:
         h.update(f.name.encode() + b"\0" + f.read_bytes())
     return f"validate-pack-{h.hexdigest()}"

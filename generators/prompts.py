@@ -73,7 +73,8 @@ def system_prompt(lang: str, categories: list[str], difficulty: str, context: st
         f'- "context": ONE sentence in {name} stating the fact; it contains the answer word for word.',
         f'- "label": the one short answer (a name, number, year or a few words), in {name}, '
         'copied exactly as it is written in "context".',
-        '- "aliases": other accepted forms of the same answer (a list of strings, may be empty).',
+        '- "aliases": other accepted forms of the same answer (a list of strings, may be empty), '
+        "including the inflected form when the question's grammar calls for one.",
         f'- "category": one of: {", ".join(categories)}.',
         "",
         "Rules:",

@@ -508,15 +508,22 @@ def why_differ(pred: str, answers: list[str], lang: str, case: bool) -> str:
                               and c not in string.punctuation})
     if case:
         cause = "the item is tagged match: case; lm-eval's ignore_case lower-cases it anyway"
-    elif tq and lang.split("-")[0] == "en" and not scoring.exact_match(pred, answers, "und", case):
+    elif tq and lang.split("-")[0] == "en" and re.search(r"\b(?:a|an|the)\b", pred, re.IGNORECASE) \
+            and not scoring.exact_match(pred, answers, "und", case):
         cause = "an English article: tinyqa drops a/an/the, lm-eval keeps it"
     elif tq and non_ascii_punct:
         cause = (f"punctuation outside ASCII ({''.join(non_ascii_punct)}): tinyqa removes every script's "
                  "punctuation, lm-eval only string.punctuation")
     elif tq and re.search(r"\s{2,}|[\t\n\r\u00a0\u2000-\u200b\u3000]", pred.strip()):
         cause = "whitespace inside the answer: tinyqa collapses it, lm-eval's filter strips only the ends"
+    elif tq and any(scoring.fold_accents(x.casefold(), lang) != x.casefold() for x in [pred, *answers]):
+        cause = (f"an accent: tinyqa's rule for {lang.split('-')[0]} accepts the word without it "
+                 "(docs/scoring.md), lm-eval does not")
+    elif tq and lang.split("-")[0] == "en" and scoring.NUMBER_WORDS.intersection(re.findall(r"\w+", pred.lower())):
+        cause = "an English number word: tinyqa reads it as digits, lm-eval does not"
     elif tq:
-        cause = "Unicode normalisation tinyqa does and lm-eval does not (NFKC, case folding, digits, Arabic marks)"
+        cause = ("Unicode normalisation and rules tinyqa applies and lm-eval does not (NFKC, case "
+                 "folding, digits, Arabic marks, a label's counter)")
     elif any(c in string.punctuation for c in pred):
         cause = ("punctuation inside the answer: lm-eval deletes it (joining the pieces), "
                  "tinyqa reads it as a space")

@@ -162,7 +162,9 @@ def test_every_kind_of_bad_candidate_is_rejected_and_counted(tmp_path, cache_dir
         item("Quelle est la capitale du Portugal ?", "Lisbonne",
              "Le Portugal a pour capitale Porto.", "history"),                              # label not in context
         item("Кто написал роман «Война и мир»?", "Лев Толстой",
-             "Роман «Война и мир» написал Лев Толстой.", "history"),                        # wrong language
+             "Роман «Война и мир» написал Лев Толстой.", "history"),                        # wrong script
+        item("Who was crowned Emperor of the French in 1804?", "Napoleon",
+             "In 1804, Napoleon was crowned Emperor of the French.", "history"),            # wrong language
         {**valid, "text": "QUEL gaz les plantes absorbent-elles, pour la photosynthèse?"},   # duplicate
         {**valid, "label": 42},                                                             # schema
         item("Quel est le plus haut sommet d'Afrique ?", "Kilimandjaro",
@@ -186,16 +188,43 @@ def test_every_kind_of_bad_candidate_is_rejected_and_counted(tmp_path, cache_dir
         outcome = run_generation(srv.url, languages="fr", n=4, avoid=str(avoided))
     assert shown.text in srv.requests[0]["body"]["messages"][0]["content"]
     state = outcome.states[0]
-    assert dict(state.rejected) == {"label_not_in_context": 1, "script": 1, "duplicate": 1, "schema": 2,
+    assert dict(state.rejected) == {"label_not_in_context": 1, "script": 1, "language": 1, "duplicate": 1, "schema": 2,
                                     "category": 1, "avoided": 1, "length": 1, "exemplar": 1,
                                     "not_a_question": 1}
     assert outcome.complete and outcome.usage.calls == 2
     texts = [i.text for i in outcome.items]
-    assert texts.count(valid["text"]) == 1 and not any("Portugal" in t or "Война" in t for t in texts)
+    assert texts.count(valid["text"]) == 1 and not any("Portugal" in t or "Война" in t or "Emperor" in t
+                                                        for t in texts)
     folder = gen.write_pack(outcome, tmp_path / "gen_fr")
     assert validate_pack(folder) == []
     readme = (folder / "README.md").read_text()
     assert "label_not_in_context" in readme and "exemplar" in readme
+
+
+def test_an_english_item_offered_for_a_french_pack_is_rejected(tmp_path, cache_dir):
+    """The issue's case: `--languages fr --categories geography --n 1` against a server that
+    offers an English item first. Same script, so only language identification tells."""
+    from tinyqa.generators import generate as gen
+    from tinyqa.models.llm import target
+    from tinyqa.pack import load_pack
+    from tinyqa.validators.validate import validate_pack
+
+    english = item("What is the capital of Canada?", "Ottawa", "Ottawa is the capital of Canada.", "geography")
+    french = item("Quelle est la capitale du Canada ?", "Ottawa", "Ottawa est la capitale du Canada.", "geography")
+
+    def reply(message, attempt):
+        return json.dumps({"items": [english] if attempt == 1 else [french]}, ensure_ascii=False)
+
+    with ScriptedServer(reply) as srv:
+        spec = gen.make_spec("fr", "geography", 1, "openai/scripted", api_base=srv.url)
+        t = target("openai/scripted", srv.url)
+        outcome = asyncio.run(gen.generate(spec, t, gen.gathering(t, lambda r: gen.ask_one(t, r, None))))
+    assert dict(outcome.states[0].rejected) == {"language": 1}
+    assert outcome.complete and outcome.usage.calls == 2
+    folder = gen.write_pack(outcome, tmp_path / "gen_fr")
+    assert validate_pack(folder) == []
+    assert [i.text for i in load_pack(folder).items] == [french["text"]]
+    assert "| lang | language |\n|---|---|\n| fr | 1 |" in (folder / "README.md").read_text()   # rejections table
 
 
 def test_broken_replies_are_retried_and_repairs_named(tmp_path, cache_dir):

@@ -154,6 +154,9 @@ def test_items_rows_for_multiple_choice_and_several_filters():
     ("U.S.A.", ["USA"], "en", False, "punctuation inside the answer"),
     ("CO", ["Co"], "en", True, "match: case"),
     ("Ｔｏｋｙｏ", ["Tokyo"], "en", False, "Unicode normalisation"),
+    ("Pele", ["Pelé"], "pt", False, "an accent: tinyqa's rule for pt"),
+    ("four", ["4"], "en", False, "English number word"),
+    ("4", ["4위"], "ko", False, "a label's counter"),
 ])
 def test_each_disagreement_is_explained(pred, answers, lang, case, cause):
     from tinyqa.suites import scoring

@@ -34,6 +34,16 @@ def _broken(root):
     ru = {**MINI[0], "lang": "ru", "text": "What is the capital of France?"}
     folder = describe_pack(write_pack(root / "wrong_language", [ru, *MINI[1:]])).path
     out["wrong_language"] = "field in_script"
+    # An English item in a French pack: the same script, so only language identification sees it.
+    en_as_fr = {**MINI[0], "lang": "fr"}
+    folder = describe_pack(write_pack(root / "english_in_french", [en_as_fr, MINI[3]])).path
+    out["english_in_french"] = "field in_language: text and context read as English (en), not as the item's lang fr"
+    # A Russian question asking for the genitive, with only nominative answers.
+    ru = {"text": "Каких братьев-просветителей считают создателями славянской азбуки?", "label": "Кирилл и Мефодий",
+          "aliases": ["Мефодий и Кирилл"], "context": "Создателями славянской азбуки считаются братья Кирилл и Мефодий.",
+          "tags": {"category": "language", "difficulty": "medium"}, "lang": "ru"}
+    folder = describe_pack(write_pack(root / "nominative_only", [ru])).path
+    out["nominative_only"] = "field inflected_alias: the question word «каких» asks for an inflected answer"
     return out
 
 

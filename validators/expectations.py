@@ -1,8 +1,9 @@
 """The Great Expectations suite for a pack (ephemeral context, pandas batch).
 
 Each expectation runs over a frame with one row per item; checks GE has no built-in for
-(label contained in context, text in the language's script, the normalised question) are
-precomputed columns that an expectation then constrains.
+(label contained in context, text in the language's script and in the language itself, an
+inflected alias where the question asks for one, the normalised question) are precomputed
+columns that an expectation then constrains.
 """
 from __future__ import annotations
 
@@ -12,23 +13,28 @@ import re
 
 from tinyqa.pack import Pack
 from tinyqa.suites.scoring import normalize
+from tinyqa.validators.inflection import missing_inflection
+from tinyqa.validators.langid import describe, other_language
 from tinyqa.validators.scripts import in_script
 
 BOUNDS = {"text": (3, 500), "label": (1, 100), "context": (5, 1000)}
 # A label in Latin letters is fine in any language when it is a symbol or acronym (Au, H2O, WWW).
 SYMBOL = re.compile(r"[A-Za-z0-9]{1,5}")
-# What a failing precomputed column means, in words.
+# What a failing precomputed column means, in words (filled in from the item's row).
 MEANING = {
     "in_script": "text, label or context is not written in the script of the item's lang",
+    "in_language": "text and context read as {read_as}, not as the item's lang {lang}",
+    "inflected_alias": "the question word «{asked}» asks for an inflected answer: list that form "
+                       "among the aliases (packs/README.md, inflected answers)",
     "label_in_context": "the label is not verbatim in the context",
     "question_key": "the same question (after normalisation) appears twice",
 }
 
 
-def _frame(pack: Pack):
-    import pandas as pd
-
-    return pd.DataFrame([{
+def _row(i, n: int) -> dict:
+    read_as = other_language(i.text, i.context, i.lang)
+    asked = missing_inflection(i.text, i.label, list(i.aliases), i.lang)
+    return {
         "line": n, "id": i.id, "text": i.text, "label": i.label, "context": i.context,
         "difficulty": i.tags.difficulty, "lang": i.lang, "sha256": i.sha256,
         "question_key": f"{i.lang}:{normalize(i.text, i.lang)}",
@@ -37,7 +43,18 @@ def _frame(pack: Pack):
         "in_script": "hazard" in i.tags.model_dump() or (
             in_script(i.text, i.lang) and in_script(i.context, i.lang)
             and (in_script(i.label, i.lang) or SYMBOL.fullmatch(i.label) is not None)),
-    } for n, i in enumerate(pack.items, 1)])
+        # Languages that share a script: the question and context read by an identifier.
+        "in_language": read_as is None,
+        "read_as": describe(read_as) if read_as else "",
+        "inflected_alias": asked is None,
+        "asked": asked or "",
+    }
+
+
+def _frame(pack: Pack):
+    import pandas as pd
+
+    return pd.DataFrame([_row(i, n) for n, i in enumerate(pack.items, 1)])
 
 
 def _suite(gxe, langs: list[str]) -> list:
@@ -49,6 +66,8 @@ def _suite(gxe, langs: list[str]) -> list:
         gxe.ExpectColumnValuesToBeInSet(column="lang", value_set=langs),
         gxe.ExpectColumnValuesToBeInSet(column="label_in_context", value_set=[True]),
         gxe.ExpectColumnValuesToBeInSet(column="in_script", value_set=[True]),
+        gxe.ExpectColumnValuesToBeInSet(column="in_language", value_set=[True]),
+        gxe.ExpectColumnValuesToBeInSet(column="inflected_alias", value_set=[True]),
         gxe.ExpectColumnValuesToMatchRegex(column="sha256", regex=r"^[0-9a-f]{64}$"),
         *[gxe.ExpectColumnValueLengthsToBeBetween(column=c, min_value=lo, max_value=hi)
           for c, (lo, hi) in BOUNDS.items()],
@@ -87,6 +106,7 @@ def check(pack: Pack, declared_langs: list[str] | None = None) -> list[str]:
         column = cfg.kwargs.get("column")
         for idx in r.result.get("unexpected_index_list") or []:
             row = df.iloc[idx["index"] if isinstance(idx, dict) else idx]
-            what = MEANING.get(column) or f"fails {cfg.type} (value {str(row[column])[:80]!r})"
+            what = (MEANING[column].format(**row) if column in MEANING
+                    else f"fails {cfg.type} (value {str(row[column])[:80]!r})")
             problems.append(f"{data}:{row['line']}: item {row['id']}: field {column}: {what}")
     return problems
