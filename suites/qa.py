@@ -44,10 +44,6 @@ def item_row(run_id: str, pack_id: str, item: Item, answer: llm.Answer) -> dict:
     }
 
 
-class _Refused(Exception):
-    pass
-
-
 async def _ask_all(run_id: str, packs: list[Pack], t: Target, template: Template, concurrency: int,
                    cache: ResponseCache | None, progress: Progress | None, checkpoint) -> list[dict]:
     gate = asyncio.Semaphore(concurrency)
@@ -56,18 +52,21 @@ async def _ask_all(run_id: str, packs: list[Pack], t: Target, template: Template
     bar = progress.add_task(f"asking {t.label}", total=total, completed=len(done)) if progress else None
     refused: list[str] = []
     answered = bool(done)
+    stopped = False
 
-    async def one(pack: Pack, item: Item) -> dict:
-        nonlocal answered
+    async def one(pack: Pack, item: Item) -> dict | None:
+        nonlocal answered, stopped
         if (pack.id, item.id) in done:
             return done[(pack.id, item.id)]
         async with gate:
+            if stopped:          # not sent: the provider refuses the requests themselves
+                return None
             answer = await complete(t, template.messages(item.text, item.lang), cache=cache, timeout=t.timeout)
         answered |= answer.error is None
         if answer.fatal and not answered:
             refused.append(answer.error)
-            if len(refused) >= min(REFUSALS, total) and len({e.split(":")[0] for e in refused}) == 1:
-                raise _Refused(answer.error)
+            kinds = {e.split(":")[0] for e in refused}
+            stopped = len(refused) >= min(REFUSALS, total) and len(kinds) == 1
         row = item_row(run_id, pack.id, item, answer)
         if checkpoint:
             checkpoint.append(row)
@@ -75,13 +74,16 @@ async def _ask_all(run_id: str, packs: list[Pack], t: Target, template: Template
             progress.advance(bar)
         return row
 
-    try:
-        async with asyncio.TaskGroup() as tasks:
-            rows = [tasks.create_task(one(p, i)) for p in packs for i in p.items]
-    except* _Refused as group:
-        raise InfraError(f"{t.label} refused every request, stopped after {len(refused)}: "
-                         f"{group.exceptions[0]}") from None
-    return [r.result() for r in rows]
+    pairs = [(p, i) for p in packs for i in p.items]
+    rows = await asyncio.gather(*(one(p, i) for p, i in pairs))
+    if stopped and not answered:
+        raise InfraError(f"{t.label}: the provider refused every request ({len(refused)} sent, none answered, "
+                         f"the other {total - len(refused)} not sent): {refused[0]}")
+    if stopped:   # a request in flight was answered after all: the items held back are asked now
+        stopped = False
+        again = iter(await asyncio.gather(*(one(p, i) for r, (p, i) in zip(rows, pairs) if r is None)))
+        rows = [r if r is not None else next(again) for r in rows]
+    return rows
 
 
 def ask(run_id: str, packs: list[Pack], t: Target, template: Template, *,

@@ -133,21 +133,21 @@ def _tokens(s: str) -> list[tuple[str, bool, bool]]:
     compound ("Objective-C", "3.14"); "+" and "#" right after a word stay part of it ("C++");
     other punctuation and spaces separate; any other symbol is a token of its own ("°")."""
     toks: list[list] = []           # [text, starts, ends]
-    cur = ""
+    cur: list[str] = []             # the current token's characters (a list: linear in long tokens)
     joined = False                  # the next token continues the current compound
     n = len(s)
 
     def flush(end: bool) -> None:
-        nonlocal cur, joined
+        nonlocal joined
         if cur:
-            toks.append([cur, not joined, end])
+            toks.append(["".join(cur), not joined, end])
             joined = not end
         elif end and toks:
             toks[-1][2] = True
             joined = False
         elif end:
             joined = False
-        cur = ""
+        cur.clear()
 
     for k, ch in enumerate(s):
         prev = s[k - 1] if k else ""
@@ -155,9 +155,9 @@ def _tokens(s: str) -> list[tuple[str, bool, bool]]:
         if ch.isspace():
             flush(True)
         elif ch == "#" and cur:
-            cur += "\u266f"
+            cur.append("\u266f")
         elif ch in _ATTACHED and cur:
-            cur += ch
+            cur.append(ch)
         elif ch in _HYPHENS and cur and nxt and _is_word(nxt) and _is_word(prev):
             flush(False)
         elif ch in _DIGIT_SEPARATORS and cur and _decimal(prev) and _decimal(nxt):
@@ -166,10 +166,10 @@ def _tokens(s: str) -> list[tuple[str, bool, bool]]:
             flush(True)
         elif unicodedata.category(ch)[0] == "S":
             flush(True)
-            cur = ch
+            cur.append(ch)
             flush(True)
         else:
-            cur += _digit(ch)
+            cur.append(_digit(ch))
     flush(True)
     return [(t, bool(a), bool(b)) for t, a, b in toks]
 

@@ -10,6 +10,16 @@ sys.path.insert(0, str(Path(__file__).parent))
 # Keep caches and Prefect's home inside the test run, never the user's.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
+# Tests that use these start Prefect or a `tinyqa` process: they are `slow` (pyproject.toml).
+SLOW_FIXTURES = {"prefect_harness", "tinyqa_bin", "cli_env", "prefect_home"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 MINI = [
     {"text": "What is the capital of France?", "label": "Paris", "aliases": [],
      "context": "Paris is the capital of France.", "tags": {"category": "geography", "difficulty": "easy"}, "lang": "en"},
@@ -59,12 +69,34 @@ def _absl_writes_to_the_real_stderr():
 _absl_writes_to_the_real_stderr()
 
 
+@pytest.fixture(scope="session")
+def prefect_home(tmp_path_factory) -> Path:
+    """One PREFECT_HOME for the commands the tests run: the first one migrates its database."""
+    return tmp_path_factory.mktemp("prefect-home")
+
+
 @pytest.fixture
-def cli_env(tmp_path):
-    """Environment for `tinyqa` subprocesses: the venv's bin first, caches in tmp."""
-    env = dict(os.environ, TINYQA_CACHE_DIR=str(tmp_path / "cache"))
+def cli_env(tmp_path, prefect_home):
+    """Environment for `tinyqa` subprocesses: the venv's bin first, the cache in tmp, Prefect's
+    home the tests' own, no Prefect server configured (each command runs its temporary API)."""
+    env = dict(os.environ, TINYQA_CACHE_DIR=str(tmp_path / "cache"), PREFECT_HOME=str(prefect_home))
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env.pop("PREFECT_API_URL", None)
     return env
+
+
+def processes_of(env: dict) -> list[int]:
+    """Processes started for this environment: those whose environment names its PREFECT_HOME
+    (the temporary API server, llama.cpp's server, tinyqa itself)."""
+    mark = f"PREFECT_HOME={env['PREFECT_HOME']}".encode()
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and mark in (proc / "environ").read_bytes():
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
 
 
 @pytest.fixture

@@ -1,13 +1,18 @@
-"""Bad input at the command line: one clear line, exit code 2, no traceback."""
+"""Bad input at the command line: one clear line, exit code 2, no traceback, and no process
+left behind (the temporary Prefect API a command may have started is gone when it returns)."""
 import json
 import subprocess
+import sys
 
 import pytest
 
+from conftest import processes_of
 
 
 def tinyqa(bin_, env, *args):
-    return subprocess.run([bin_, *args], capture_output=True, text=True, env=env, timeout=120)
+    res = subprocess.run([bin_, *args], capture_output=True, text=True, env=env, timeout=120)
+    assert processes_of(env) == [], f"left running after `tinyqa {' '.join(args)}`"
+    return res
 
 
 def assert_one_line_error(res, code, *needles):
@@ -40,6 +45,36 @@ def test_malformed_pack_line(tinyqa_bin, cli_env, mini_pack):
 def test_unknown_template(tinyqa_bin, cli_env, mini_pack):
     res = tinyqa(tinyqa_bin, cli_env, "run", "--model", "local", "--packs", str(mini_pack), "--template", "nope")
     assert_one_line_error(res, 2, "no template 'nope'")
+
+
+def test_a_missing_key_is_named_before_anything_starts(tinyqa_bin, cli_env):
+    """Said at once: neither LiteLLM nor Prefect is imported (the import log shows), no server
+    starts; `tinyqa run --model openai/gpt-4o-mini` without OPENAI_API_KEY."""
+    env = {k: v for k, v in cli_env.items() if k != "OPENAI_API_KEY"} | {"PYTHONPROFILEIMPORTTIME": "1"}
+    res = subprocess.run([tinyqa_bin, "run", "--model", "openai/gpt-4o-mini"], capture_output=True, text=True,
+                         env=env, timeout=120)
+    imported = {line.split("|")[-1].strip() for line in res.stderr.splitlines() if line.startswith("import time:")}
+    assert "litellm" not in imported and "prefect" not in imported and "tinyqa.cli" in imported
+    res.stderr = "\n".join(line for line in res.stderr.splitlines() if not line.startswith("import time:"))
+    assert_one_line_error(res, 2, "--model openai/gpt-4o-mini: no credentials in the environment: set OPENAI_API_KEY")
+    for model, var in (("anthropic/claude-3-5-haiku-20241022", "ANTHROPIC_API_KEY"),
+                       ("gemini/gemini-2.0-flash", "GEMINI_API_KEY or GOOGLE_API_KEY")):
+        env = {k: v for k, v in cli_env.items() if not k.startswith(("ANTHROPIC_", "GEMINI_", "GOOGLE_"))}
+        assert_one_line_error(tinyqa(tinyqa_bin, env, "gate", "--model", model), 2, f"set {var}")
+
+
+def test_a_provider_that_refuses_every_request_stops_the_run_once(tinyqa_bin, cli_env, tmp_path):
+    """A bad key (401 for every request): said once, exit 3, after a few requests rather than
+    every item's retries; no run is written and no checkpoint is left."""
+    from fakeserver import Fault, ScriptedServer
+
+    body = b'{"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}'
+    with ScriptedServer(lambda q, n: Fault(401, body=body)) as srv:
+        res = tinyqa(tinyqa_bin, cli_env, "run", "--model", "openai/x", "--api-base", srv.url, "--packs", "core_en",
+                     "--reports", str(tmp_path / "r"))
+    assert_one_line_error(res, 3, "refused every request", "AuthenticationError", "not sent")
+    assert sum(srv.asked.values()) <= 16            # the first wave in flight, not 52 items × retries
+    assert not (tmp_path / "r" / "runs").exists() and not list((tmp_path / "r").rglob("*.jsonl"))
 
 
 def test_usage_error_exits_2(tinyqa_bin, cli_env):

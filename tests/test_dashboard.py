@@ -193,6 +193,7 @@ def _chromium(page, tmp_path, *args):
 
 
 @pytest.mark.skipif(chromium() is None, reason="chromium not found (`make test` installs Debian's chromium)")
+@pytest.mark.slow
 def test_page_draws_in_headless_chromium(built, tmp_path):
     _, page, _ = built
     dom = _chromium(page, tmp_path, "--dump-dom").stdout

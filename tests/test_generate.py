@@ -5,7 +5,7 @@ import asyncio
 import json
 import re
 import subprocess
-import time
+import threading
 
 import pytest
 
@@ -113,11 +113,17 @@ def test_exact_counts_valid_pack_and_byte_identical_regeneration(tmp_path, cache
     from tinyqa.validators.validate import validate_pack
 
     folders = []
-    for slow in ("fr", "de"):   # the other language answers first in each run
-        def reply(message, attempt, slow=slow):
+    for slow in ("fr", "de"):   # in each round, the other language is answered first
+        other_answered = threading.Semaphore(0)
+
+        def reply(message, attempt, slow=slow, other_answered=other_answered):
             if parse_request(message)[0] == slow:
-                time.sleep(0.05)
-            return good(message, attempt)
+                assert other_answered.acquire(timeout=60)
+                return good(message, attempt)
+            try:
+                return good(message, attempt)
+            finally:
+                other_answered.release()
 
         with ScriptedServer(reply) as srv:
             outcome = run_generation(srv.url, batch_size=1, seed=7, published="2026-11-23")

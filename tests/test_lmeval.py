@@ -196,6 +196,7 @@ def scripted(prompt: str, attempt: int) -> str:
     return SCRIPT[question]
 
 
+@pytest.mark.slow
 def test_pack_through_lmeval_agrees_with_tinyqa_or_says_why(xcheck_pack, tmp_path, monkeypatch):
     from tinyqa.flows.lmeval import lmeval_task
     from tinyqa.reports import store
@@ -250,6 +251,7 @@ def test_pack_through_lmeval_agrees_with_tinyqa_or_says_why(xcheck_pack, tmp_pat
     assert store.read(tmp_path / "reports", "metrics", pc.field("run_id") == run_id).num_rows == len(result.metrics)
 
 
+@pytest.mark.slow
 def test_endpoint_down_is_an_infrastructure_error(xcheck_pack, tmp_path, monkeypatch):
     from tinyqa.errors import InfraError
 

@@ -197,3 +197,46 @@ def test_model_calls_share_one_loop_and_keep_the_callers_context():
         t.join()
     assert sorted(v for v, _ in results) == [0, 1, 2]
     assert len({loop for _, loop in results}) == 1
+
+
+def test_refusals_then_an_answer_still_ask_every_item(mini_pack, tmp_path, monkeypatch):
+    """The first requests refused alike, then one answered (the refusals were the items', not
+    the provider's): every item is asked and recorded, none held back."""
+    from tinyqa.models.llm import target
+    from tinyqa.pack import load_pack
+    from tinyqa.suites import qa
+    from tinyqa.suites.templates import load_template
+
+    import threading
+
+    monkeypatch.setattr(qa, "REFUSALS", 2)
+    order, refusals = list(GOLD), threading.Semaphore(0)
+
+    def answer(q, n):
+        if order.index(q) < 2:
+            refusals.release()
+            return Fault(400)
+        if order.index(q) == 2:      # answered once both refusals are out: the run is held back by then
+            for _ in range(2):
+                refusals.acquire(timeout=30)
+        return GOLD[q]
+
+    with ScriptedServer(answer) as srv:
+        rows = qa.ask("r", [load_pack(mini_pack)], target("openai/scripted", srv.url), load_template(),
+                      concurrency=3, use_cache=False)
+    assert [r["error"] is not None for r in rows] == [True, True, False, False]
+    assert sum(srv.asked.values()) == 4
+
+
+def test_a_provider_refusing_every_request_stops_the_run(mini_pack, monkeypatch):
+    from tinyqa.errors import InfraError
+    from tinyqa.models.llm import target
+    from tinyqa.pack import load_pack
+    from tinyqa.suites import qa
+    from tinyqa.suites.templates import load_template
+
+    with ScriptedServer(lambda q, n: Fault(404, body=b'{"error": {"message": "The model does not exist"}}')) as srv:
+        with pytest.raises(InfraError, match=r"refused every request \(3 sent, none answered, the other 1 not sent\)"):
+            qa.ask("r", [load_pack(mini_pack)], target("openai/scripted", srv.url), load_template(),
+                   concurrency=1, use_cache=False)
+    assert sum(srv.asked.values()) == 3

@@ -1,6 +1,7 @@
 """An interrupted run keeps its answers and `--resume` finishes it without asking them again."""
 import signal
 import subprocess
+import threading
 import time
 
 import pyarrow.dataset as ds
@@ -12,25 +13,34 @@ def test_interrupted_run_resumes_without_asking_again(tmp_path, tinyqa_bin, cli_
     from tinyqa.pack import shipped_dir
 
     reports = tmp_path / "reports"
-    with ScriptedServer(lambda q, n: "Paris", latency=0.25) as srv:
+    answering, held = threading.Semaphore(10), threading.Event()
+
+    def answer(q, n):
+        """The first 10 requests are answered; the rest wait (in flight) until the test ends."""
+        if not answering.acquire(blocking=False):
+            held.wait(120)
+        return "Paris"
+
+    with ScriptedServer(answer) as srv:
         args = [tinyqa_bin, "run", "--model", "openai/x", "--api-base", srv.url, "--packs", "core_en",
                 "--concurrency", "2", "--no-cache", "--reports", str(reports)]
         proc = subprocess.Popen(args, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 120
-        while sum(srv.asked.values()) < 10:                 # wait until it is well under way
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.1)
+        folder = reports / "_checkpoints"
+        while not any(len(p.read_text().splitlines()) == 11 for p in folder.glob("*.jsonl")):
+            assert proc.poll() is None, proc.communicate()   # the 10 answers checkpointed, 2 requests held
+            time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=60)
+        held.set()
         assert proc.returncode != 0 and "Traceback" not in stderr
         assert "--resume" in stderr, stderr
         run_id = stderr.split("--resume ")[1].split()[0].rstrip("`")
         asked_before = sum(srv.asked.values())
         # The store stays readable: no table holds a half-written or partial run.
         assert not (reports / "runs").exists() or ds.dataset(reports / "runs", partitioning="hive").count_rows() == 0
-        checkpoint = reports / "_checkpoints" / f"{run_id}.jsonl"
+        checkpoint = folder / f"{run_id}.jsonl"
         answered = len(checkpoint.read_text().splitlines()) - 1
-        assert 0 < answered < 52
+        assert answered == 10 and asked_before == 12      # 10 answered, 2 in flight when interrupted
 
         res = subprocess.run([tinyqa_bin, "run", "--resume", run_id, "--reports", str(reports)],
                              env=cli_env, capture_output=True, text=True, timeout=300)

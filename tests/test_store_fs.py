@@ -135,6 +135,7 @@ WRITER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_two_processes_writing_at_once(tmp_path):
     """Two writers started together on one store: every run of both is complete and readable."""
     root, go, runs = tmp_path / "reports", tmp_path / "go", 40

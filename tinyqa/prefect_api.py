@@ -53,6 +53,13 @@ def _command(port: int) -> list[str]:
             "--log-level", "error", "--lifespan", "on"]
 
 
+def server() -> ChildServer:
+    """The temporary API server, not yet started: Prefect's app with the environment of its
+    ephemeral server, its database in PREFECT_HOME."""
+    env = dict(os.environ, PREFECT_UI_ENABLED="0", PREFECT__SERVER_EPHEMERAL="1", PREFECT__SERVER_FINAL="1")
+    return ChildServer("Prefect's temporary API server", _command, "/api/health", env)
+
+
 def start() -> None:
     """Start the temporary API server, unless one is started or a server is configured in the
     environment or the active profile. Other places Prefect reads settings from (prefect.toml,
@@ -61,8 +68,7 @@ def start() -> None:
     if _server is not None or os.environ.get("PREFECT_API_URL") or _profile_url() or (
             "prefect.settings" in sys.modules and _configured_url()):   # e.g. a test harness
         return
-    env = dict(os.environ, PREFECT_UI_ENABLED="0", PREFECT__SERVER_EPHEMERAL="1", PREFECT__SERVER_FINAL="1")
-    _server = ChildServer("Prefect's temporary API server", _command, "/api/health", env).start()
+    _server = server().start()
     atexit.register(stop)
 
 
