@@ -2,7 +2,7 @@
 `tokenizer.json` files and folders (the `tokenizers` library), tiktoken encodings (from the
 files LiteLLM ships), and the tokenizer of a model string where one can be found offline.
 
-A tokenizer spec (DESIGN.md, `drift --tokenizer T`) is one of:
+A tokenizer spec (`drift --tokenizer T`, `gate --tokenizer T`) is one of:
 `local` (the embedded model's GGUF) · `gemma3-270m` (Gemma 3 270M's GGUF, from the dev extra)
 · a path: a `.gguf` file, a `tokenizer.json`, or a folder holding one · `tiktoken:NAME`
 · a model name in the local Hugging Face cache (`ORG/NAME`) · a LiteLLM model string whose
@@ -409,16 +409,6 @@ class HFTokenizer(Tokenizer):
 
 # --- tiktoken ---------------------------------------------------------------------------------
 
-def _tiktoken_dirs() -> list[Path]:
-    """Where tiktoken files may be found offline: $TIKTOKEN_CACHE_DIR, then the copies inside
-    LiteLLM's wheel (located without importing litellm)."""
-    dirs = [Path(os.environ["TIKTOKEN_CACHE_DIR"])] if os.environ.get("TIKTOKEN_CACHE_DIR") else []
-    spec = importlib.util.find_spec("litellm")
-    if spec is not None and spec.submodule_search_locations:
-        dirs.append(Path(next(iter(spec.submodule_search_locations))) / "litellm_core_utils" / "tokenizers")
-    return dirs
-
-
 class TiktokenTokenizer(Tokenizer):
     """A tiktoken encoding, loaded from a local file (never fetched)."""
 
@@ -431,19 +421,12 @@ class TiktokenTokenizer(Tokenizer):
         self.spec, self.name = spec or f"tiktoken:{name}", name
         file_name = _TIKTOKEN_FILE.get(name, name)
         key = hashlib.sha1(_TIKTOKEN_URL.format(file_name).encode()).hexdigest()
-        folder = next((d for d in _tiktoken_dirs() if (d / key).is_file()), None)
-        if folder is None or name not in tiktoken.registry.list_encoding_names():
+        # $TIKTOKEN_CACHE_DIR: the copies in LiteLLM's wheel unless set otherwise (tinyqa/__init__.py).
+        folder = Path(os.environ.get("TIKTOKEN_CACHE_DIR") or ".")
+        if not (folder / key).is_file() or name not in tiktoken.registry.list_encoding_names():
             raise InputError(f"--tokenizer: tiktoken encoding {name!r} cannot be loaded offline "
-                             f"(offline: {', '.join(TIKTOKEN_OFFLINE)})")
-        before = os.environ.get("TIKTOKEN_CACHE_DIR")
-        os.environ["TIKTOKEN_CACHE_DIR"] = str(folder)
-        try:
-            self._enc = tiktoken.get_encoding(name)
-        finally:
-            if before is None:
-                os.environ.pop("TIKTOKEN_CACHE_DIR", None)
-            else:
-                os.environ["TIKTOKEN_CACHE_DIR"] = before
+                             f"(not in TIKTOKEN_CACHE_DIR={folder}; offline: {', '.join(TIKTOKEN_OFFLINE)})")
+        self._enc = tiktoken.get_encoding(name)
         h = hashlib.sha256()
         for piece, rank in self._enc._mergeable_ranks.items():
             h.update(len(piece).to_bytes(2, "little") + piece + rank.to_bytes(4, "little"))

@@ -107,3 +107,51 @@ def test_baseline_document_roundtrip(tmp_path):
     p = tmp_path / "b.json"
     p.write_text(json.dumps(b))
     assert gate.load_baseline(p)["items"]["core_en/en-0"]["contains"] is True
+
+
+# --- which run is the baseline --------------------------------------------------------------
+
+def run_row(run_id, day, packs=("core_en",), prompt_hash="h", status="complete", model="local", suite="tinyqa"):
+    from datetime import datetime, timezone
+
+    return {"run_id": run_id, "started_at": datetime(2026, 11, day, tzinfo=timezone.utc), "suite": suite,
+            "model": model, "pack_ids": list(packs), "prompt_hash": prompt_hash, "status": status}
+
+
+def test_the_baseline_is_the_latest_comparable_run_that_passed():
+    runs = [run_row("old", 1), run_row("good", 2), run_row("other-packs", 3, packs=("core_en", "core_fr")),
+            run_row("other-template", 4, prompt_hash="h2"), run_row("failed-gate", 5, status="failed"),
+            run_row("errored", 6, status="errors"), run_row("other-model", 7, model="openai/x"),
+            run_row("drift", 8, suite="drift")]
+    chosen, why = gate.choose_baseline(runs, "local", ["core_en"], "h")
+    assert chosen["run_id"] == "good" and "run good" in why and "same prompt template" in why
+    none, why = gate.choose_baseline(runs[2:], "local", ["core_en"], "h")
+    assert none is None
+    assert why == ("no baseline: 4 earlier run(s) of local, none comparable (1 on other packs, 1 with another "
+                   "prompt template, 2 failed or with errored items); only the floors are checked")
+    assert gate.choose_baseline([], "local", ["core_en"], "h")[0] is None
+
+
+def test_thresholds_merge_the_gate_table_with_the_options():
+    t = gate.Thresholds.merged({"max_drop": 0.1, "alpha": 0.01}, {"alpha": 0.2, "min_em": None}, "tinyqa.toml")
+    assert (t.max_drop, t.alpha, t.min_em) == (0.1, 0.2, 0.0)
+    with pytest.raises(InputError, match=r"tinyqa.toml: field gate.metric: must be one of em, contains"):
+        gate.Thresholds.merged({"metric": "f1"}, None, "tinyqa.toml")
+    with pytest.raises(InputError, match=r"field gate.max_dorp"):
+        gate.Thresholds.merged({"max_dorp": 0.1}, None, "tinyqa.toml")
+
+
+def test_worse_means_the_same_on_the_dashboard_as_in_the_gate():
+    """A significant but small net loss is not "worse" (the gate passes it); a large one is."""
+    from tinyqa.reports.dashboard import _flip_groups
+
+    def group(lost, gained, paired):
+        rows = [{"series": "m", "pack_id": "p", "item_id": str(i), "ok_a": i < lost, "ok_b": lost <= i < lost + gained}
+                for i in range(paired)]
+        runs = {"a": {"t": 1, "color": "#000"}, "b": {"t": 2, "color": "#000"}}
+        return _flip_groups(runs, {"m": ("a", "b")}, rows, T)[0]["verdict"]
+
+    small = gate.judge(6, 0, 200, T)     # p < 0.05 but 3% < max_drop: the gate passes it
+    assert small.p < T.alpha and not small.worse and group(6, 0, 200) == "steady"
+    assert gate.judge(10, 0, 52, T).worse and group(10, 0, 52) == "worse"
+    assert group(0, 10, 52) == "better"

@@ -1,4 +1,4 @@
-"""The pack contract (DESIGN.md): items, their stable ids and hashes, strict loading.
+"""The pack contract (packs/README.md): items, their stable ids and hashes, strict loading.
 
 A pack is a folder `<pack_id>/` with `data.jsonl` (one item a line), `croissant.json` and
 `README.md`. Authors write the content fields; `id` and `sha256` are derived from them.
