@@ -10,7 +10,7 @@ from tinyqa.suites import compare as compare_rows
 from tinyqa.suites import gate
 
 
-def run(reports: Path | str, run_id: str) -> dict:
+def find_run(reports: Path | str, run_id: str) -> dict:
     """The runs row of `run_id`; InputError when the store has no such run."""
     row = store.run_row(reports, run_id)
     if row is None:
@@ -32,7 +32,7 @@ def compare(reports: Path | str, run_a: str, run_b: str, metric: str = "contains
 
 def baseline(reports: Path | str, run_id: str) -> dict:
     """A gate baseline document made from a stored run."""
-    return gate.baseline_from_rows(run(reports, run_id), store.run_rows(reports, "items", run_id))
+    return gate.baseline_from_rows(find_run(reports, run_id), store.run_rows(reports, "items", run_id))
 
 
 def gate_baseline(reports: Path | str, model: str, pack_ids: list[str], prompt_hash: str) -> tuple[dict | None, str]:

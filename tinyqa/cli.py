@@ -266,7 +266,7 @@ def show(run_id: Annotated[str, typer.Argument(help="A run id (see `tinyqa runs`
     from tinyqa.reports import history, store
     from tinyqa.suites.result import RunResult
 
-    row = history.run(reports, run_id)
+    row = history.find_run(reports, run_id)
     out.print(_summary(RunResult(row, metrics=store.run_rows(reports, "metrics", run_id))))
     out.print(f"{row['started_at']:%Y-%m-%d %H:%M:%S} · template {row['prompt_template']} · "
               f"git {(row['git_sha'] or '-')[:10]} · {row['trigger']} · {row['status']}")
@@ -552,9 +552,14 @@ def nightly(
     when items errored, 1 when a pack is invalid or a tokenizer drifted."""
     from tinyqa import config
     from tinyqa.flows.runners import task_runner as runner
+    from tinyqa.pack import locate_packs
 
-    config.load()
+    cfg = config.load()[0].nightly
     fan_out = runner(task_runner)
+    if packs:
+        locate_packs(packs)   # what is in them is the nightly's first check (exit 1)
+    for model in models.split(",") if models else cfg.models or ["local"]:
+        _check_model_cheaply(model, None)
     _start_flows(verbose)
     from tinyqa.flows.nightly import nightly as nightly_flow
 

@@ -196,20 +196,26 @@ def shipped_ids() -> list[str]:
     return sorted(p.name for p in shipped_dir().iterdir() if (p / DATA_FILE).is_file())
 
 
-def resolve_packs(spec: str | list[str]) -> list[Pack]:
-    """Pack ids (shipped) or pack folder paths, comma-separated or as a list."""
+def locate_packs(spec: str | list[str]) -> list[Path]:
+    """The folders of pack ids (shipped) or pack folder paths, comma-separated or as a list;
+    InputError for a name that is neither (the packs are not read)."""
     names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
     if not names:
         raise InputError("--packs: no pack given")
-    packs = []
+    folders = []
     for name in names:
         if PACK_ID.fullmatch(name) and (shipped_dir() / name / DATA_FILE).is_file():
-            packs.append(load_pack(shipped_dir() / name))
+            folders.append(shipped_dir() / name)
         elif Path(name).is_dir() or Path(name).name == DATA_FILE:
-            packs.append(load_pack(Path(name)))
+            folders.append(Path(name))
         else:
             raise InputError(f"--packs: unknown pack {name!r} (shipped: {', '.join(shipped_ids())})")
-    return packs
+    return folders
+
+
+def resolve_packs(spec: str | list[str]) -> list[Pack]:
+    """Pack ids (shipped) or pack folder paths, comma-separated or as a list, loaded."""
+    return [load_pack(folder) for folder in locate_packs(spec)]
 
 
 def describe_pack(path: Path) -> Pack:
