@@ -64,7 +64,7 @@ def test_a_failed_comparison_names_pack_metric_interval_baseline_and_flipped_ite
     contains = PackView(outcome, "core_x").contains
     lines = compare_lines(">=", contains, 0.8)
     assert lines[0] == "core_x contains 0.700 (40 answered, 95% CI 0.546–0.819) >= 0.8"
-    assert lines[1] == "core_x: contains the answer (contains) 70% (95% CI 55%–82%) on 40 answered item(s)"
+    assert lines[1] == "core_x: contains 70% (95% CI 55%–82%) on 40 answered item(s)"
     assert lines[2] == "baseline: run r0, the latest passing run"
     assert lines[3].startswith("drop all: FAIL: contains dropped +30% on 40 paired items, 100% in the baseline → 70%")
     assert lines[4:] == [f"right→wrong en-{i:03d} 'q{i}?': was 'yes', now 'no'" for i in range(12)]

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tinyqa.suites.result import Check, GateResult, RunResult
-from tinyqa.suites.scoring import LABELS, PROPORTIONS, SCORERS
+from tinyqa.suites.scoring import PROPORTIONS, SCORERS
 
 MAX_ITEMS = 50   # flipped, wrong or drifted items listed per pack in a failure's report
 SCORES = tuple(s.name for s in SCORERS)
@@ -107,7 +107,7 @@ class Metric(float):
         """The pack, the metric with its interval, the baseline and the flipped items."""
         pct = "no answered item" if math.isnan(self) else f"{float(self):.0%}"
         ci = f" (95% CI {self.low:.0%}–{self.high:.0%})" if self.low is not None else ""
-        lines = [f"{self.view.label}: {LABELS[self.name]} ({self.name}) {pct}{ci} on {self.n} answered item(s)",
+        lines = [f"{self.view.label}: {self.name} {pct}{ci} on {self.n} answered item(s)",
                  self.view.outcome.baseline()]
         return lines + self.view.comparison(self.name)
 
