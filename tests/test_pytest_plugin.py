@@ -223,3 +223,11 @@ def test_what_cannot_start_is_an_error_not_a_failure(pytester, args, message):
     res = pytester.runpytest(*args)
     res.assert_outcomes(errors=1)
     assert message in res.stdout.str()
+
+
+def test_a_marker_with_other_arguments_is_a_collection_error(pytester):
+    pytester.makepyfile(test_bad="import pytest\n\n@pytest.mark.tinyqa(pack='core_en')\n"
+                                 "def test_x(tinyqa_pack):\n    pass\n")
+    res = pytester.runpytest()
+    res.assert_outcomes(errors=1)
+    assert "tinyqa: error: @pytest.mark.tinyqa takes packs=[...] and langs=[...], not ['pack']" in res.stdout.str()

@@ -35,9 +35,18 @@ class Settings:
     use_cache: bool
 
 
+_SETTINGS = pytest.StashKey[Settings]()
+
+
 def settings(config: pytest.Config) -> Settings:
     """The --tinyqa-* options, else the [pytest] table of tinyqa.toml (or [tool.tinyqa.pytest]
-    of pyproject.toml) in the folder pytest runs in, else the defaults."""
+    of pyproject.toml) in the folder pytest runs in, else the defaults; read once a session."""
+    if _SETTINGS not in config.stash:
+        config.stash[_SETTINGS] = _settings(config)
+    return config.stash[_SETTINGS]
+
+
+def _settings(config: pytest.Config) -> Settings:
     from tinyqa import config as project
     from tinyqa.settings import DEFAULT_REPORTS
 
@@ -91,7 +100,8 @@ def marked_targets(node, default: tuple[str, ...] | None) -> list[tuple[str, str
     kwargs = dict(marker.kwargs) if marker else {}
     unknown = set(kwargs) - {"packs", "langs"}
     if unknown or (marker and marker.args):
-        raise pytest.UsageError(f"@pytest.mark.tinyqa takes packs=[...] and langs=[...], not {marker}")
+        pytest.fail(f"tinyqa: error: @pytest.mark.tinyqa takes packs=[...] and langs=[...], not "
+                    f"{marker.args or ''}{sorted(unknown) or ''}", pytrace=False)
     packs = _names(kwargs.get("packs"))
     langs = _names(kwargs.get("langs"))
     if not langs:
