@@ -21,13 +21,18 @@ class Flips:
     deltas: list[dict] = field(default_factory=list)      # per pack and slice: a, b, b - a
 
 
+def counted(a: dict, b: dict, metric: str) -> bool:
+    """Whether the pair (before `a`, after `b`) counts: both scored on `metric`, `b` not errored."""
+    return a.get(metric) is not None and b.get(metric) is not None and b.get("error") is None
+
+
 def flips(pairs, metric: str) -> tuple[list[dict], list[dict], int]:
     """Over (before, after) item pairs: the `after` rows that went right→wrong and wrong→right
     on `metric` (each with `prediction_a`, the answer before), and how many pairs counted. A
     pair where either side errored or was not scored is left out, never a flip."""
     lost, gained, paired = [], [], 0
     for a, b in pairs:
-        if a.get(metric) is None or b.get(metric) is None or b.get("error") is not None:
+        if not counted(a, b, metric):
             continue
         paired += 1
         if a[metric] != b[metric]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tinyqa.errors import InputError
-from tinyqa.suites.compare import flips
+from tinyqa.suites.compare import counted, flips
 from tinyqa.suites.result import Check
 from tinyqa.suites.scoring import PROPORTIONS
 from tinyqa.suites.stats import mcnemar_exact
@@ -199,7 +199,9 @@ def _drop_check(pack_id: str, slice_: str, rows: list[dict], base: dict, t: Thre
     pairs = [(b, r) for r in rows if (b := base.get(f"{pack_id}/{r['item_id']}")) is not None]
     lost, gained, paired = flips(pairs, t.metric)
     j = judge(len(lost), len(gained), paired, t)
-    msg = (f"{t.metric} {'dropped' if j.drop > 0 else 'changed'} {j.drop:+.0%} on {paired} paired items "
+    now = sum(bool(r[t.metric]) for b, r in pairs if counted(b, r, t.metric))
+    rates = f", {(now + len(lost) - len(gained)) / paired:.0%} in the baseline → {now / paired:.0%}" if paired else ""
+    msg = (f"{t.metric} {'dropped' if j.drop > 0 else 'changed'} {j.drop:+.0%} on {paired} paired items{rates} "
            f"({len(lost)} right→wrong, {len(gained)} wrong→right, McNemar p={j.p:.3g}; "
            f"fails above {t.max_drop:.0%} with p<{t.alpha})")
     details = [f"right→wrong {r['item_id']} {r['question']!r}: was {r['prediction_a']!r}, now {r['prediction']!r}"

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tinyqa import prefect_api, runinfo
+from tinyqa import runinfo, startup
 from tinyqa.errors import InputError, TinyQAError
 from tinyqa.settings import DEFAULT_REPORTS
 
@@ -38,59 +38,6 @@ def _metric_names() -> str:
     from tinyqa.suites.scoring import PROPORTIONS
 
     return ", ".join(PROPORTIONS)
-
-
-# --- starting what flows need ------------------------------------------------------------
-
-_process_settings = contextlib.ExitStack()
-
-
-def _check_model_cheaply(model: str, api_base: str | None) -> None:
-    """What can be known of a model before LiteLLM is imported: the embedded model installed,
-    a known provider's key in the environment (tinyqa.toml's api_base counts)."""
-    from tinyqa import config
-    from tinyqa.models import credentials, local
-
-    if model == "local":
-        local.gguf_path()
-    else:
-        credentials.check(model, api_base or config.model_settings(model).get("api_base"))
-
-
-def _start_flows(verbose: bool, model: str | None = None, api_base: str | None = None) -> None:
-    """Once a command's inputs are checked: start its temporary Prefect API (if no server is
-    configured) on the other core, import Prefect and LiteLLM meanwhile and check `model`
-    with LiteLLM, then wait for the API. Prefect's logs at WARNING unless -v, and no flow
-    heartbeats (each sync flow would wait ~1 s joining its heartbeat thread)."""
-    prefect_api.start()
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
-    import prefect.main  # noqa: F401  (configures Prefect's logging, which the levels below adjust)
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
-    _process_settings.enter_context(temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
-    from tinyqa.models import llm
-
-    if model is not None and model != llm.LOCAL:
-        from tinyqa import config
-
-        llm.check_model(model, api_base or config.model_settings(model).get("api_base"))
-    llm.preload()   # while the API server may still be starting
-    prefect_api.wait_ready()
-    if not verbose:   # a failure is printed once, as one line, by main(); -v shows Prefect's traceback
-        import logging
-
-        for name in ("prefect.task_runs", "prefect.flow_runs"):
-            logging.getLogger(name).setLevel(logging.CRITICAL)
-
-
-def _check_run_inputs(model: str, packs: str, api_base: str | None, template: str) -> None:
-    """Fail fast, before anything starts, on anything the user can fix."""
-    from tinyqa.pack import resolve_packs
-    from tinyqa.suites.templates import load_template
-
-    resolve_packs(packs)
-    load_template(template)
-    _check_model_cheaply(model, api_base)
 
 
 # --- rendering ----------------------------------------------------------------------------
@@ -187,8 +134,8 @@ def run(
         model, packs, template = meta["model"], ",".join(meta["packs"]), meta["template"]
     elif model is None:
         raise InputError("--model is required (or --resume RUN_ID)")
-    _check_run_inputs(model, packs, api_base, template)
-    _start_flows(verbose, model, api_base)
+    startup.check_run_inputs(model, packs, api_base, template)
+    startup.start_flows(verbose, model, api_base)
     from tinyqa.flows.qa import qa_run
 
     started = time.time()
@@ -221,8 +168,8 @@ def smoke(
     verbose: Verbose = False,
 ) -> None:
     """The main job: the embedded local model answers core_en; reports written; pass/fail on floors."""
-    _check_run_inputs("local", packs, None, "qa-v1")
-    _start_flows(verbose)
+    startup.check_run_inputs("local", packs, None, "qa-v1")
+    startup.start_flows(verbose)
     from tinyqa.flows.qa import smoke as smoke_flow
 
     floor = {} if min_contains is None else {"min_contains": min_contains}
@@ -328,7 +275,7 @@ def generate(
                          seed=seed, avoid=avoid, batch_size=batch_size, max_calls=max_calls, max_tokens=max_tokens,
                          max_cost_usd=max_cost, published=published)
     gen.check_out(out_dir, force=force, str_output=str_output)
-    _start_flows(verbose)
+    startup.start_flows(verbose)
     import asyncio
 
     from tinyqa.flows.generate import generate_pack
@@ -467,14 +414,14 @@ def gate(
     started = time.perf_counter()
     overrides = {"metric": metric, "min_em": min_em, "min_contains": min_contains, "max_drop": max_drop,
                  "alpha": alpha, "max_drifted": max_drifted}
-    _check_run_inputs(model, packs, api_base, template)
+    startup.check_run_inputs(model, packs, api_base, template)
     from tinyqa.suites import gate as gate_suite
     from tinyqa.suites.result import exit_code
 
     gate_suite.thresholds(overrides)
     if baseline is not None:
         gate_suite.load_baseline(baseline)
-    _start_flows(verbose, model, api_base)
+    startup.start_flows(verbose, model, api_base)
     from tinyqa.flows.gate import gate as gate_flow
     from tinyqa.reports import markdown as md
 
@@ -559,8 +506,8 @@ def nightly(
     if packs:
         locate_packs(packs)   # what is in them is the nightly's first check (exit 1)
     for model in models.split(",") if models else cfg.models or ["local"]:
-        _check_model_cheaply(model, None)
-    _start_flows(verbose)
+        startup.check_model_cheaply(model, None)
+    startup.start_flows(verbose)
     from tinyqa.flows.nightly import nightly as nightly_flow
 
     result = nightly_flow.with_options(task_runner=fan_out)(
@@ -606,7 +553,7 @@ def lmeval_cmd(
                                concurrency=concurrency, model_args=lmeval.parse_model_args(model_args),
                                allow_hub=allow_hub, verbose=verbose)
     lmeval.check(settings)
-    _start_flows(verbose)
+    startup.start_flows(verbose)
     from tinyqa.flows.lmeval import lmeval_suite
 
     result = lmeval_suite(settings, reports)

@@ -11,6 +11,10 @@ max_tokens = 4096               # completion budget (default 48; 2048 for reason
 
 [models."openai/my-model"]
 api_base = "http://127.0.0.1:8000/v1"   # used when --api-base is not given
+
+[pytest]                        # the pytest plugin's defaults; its --tinyqa-* options win
+model = "openai/my-model"
+packs = ["core_en"]             # for tinyqa tests without a tinyqa marker
 ```
 """
 from __future__ import annotations
@@ -41,6 +45,21 @@ class NightlySettings(BaseModel):
     lmeval_tasks: list[str] | None = None
 
 
+class PytestSettings(BaseModel):
+    """`[pytest]`: what the pytest plugin runs when its options (`--tinyqa-model`, ...) are not
+    given; the keys are the options' names."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = None
+    api_base: str | None = Field(default=None, pattern=r"^https?://")
+    baseline: str | None = None
+    reports: str | None = None
+    packs: list[str] | None = None
+    tokenizer: str | None = None
+    drift_baseline: str | None = None
+
+
 class Config(BaseModel):
     """The whole file. `[gate]` is checked by the gate (suites/gate.Thresholds), which owns
     its fields."""
@@ -50,6 +69,7 @@ class Config(BaseModel):
     models: dict[str, ModelSettings] = Field(default_factory=dict)
     gate: dict = Field(default_factory=dict)
     nightly: NightlySettings = Field(default_factory=NightlySettings)
+    pytest: PytestSettings = Field(default_factory=PytestSettings)
 
 
 def load(folder: Path = Path(".")) -> tuple[Config, Path | None]:

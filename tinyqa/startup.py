@@ -1,0 +1,59 @@
+"""What a process does before it runs flows, shared by the `tinyqa` commands and the pytest
+plugin: check its inputs cheaply (before anything starts), then start the Prefect API its
+flows report to and import Prefect and LiteLLM while that API starts."""
+from __future__ import annotations
+
+import contextlib
+import os
+
+from tinyqa import prefect_api
+
+_process_settings = contextlib.ExitStack()
+
+
+def check_model_cheaply(model: str, api_base: str | None) -> None:
+    """What can be known of a model before LiteLLM is imported: the embedded model installed,
+    a known provider's key in the environment (tinyqa.toml's api_base counts)."""
+    from tinyqa import config
+    from tinyqa.models import credentials, local
+
+    if model == "local":
+        local.gguf_path()
+    else:
+        credentials.check(model, api_base or config.model_settings(model).get("api_base"))
+
+
+def check_run_inputs(model: str, packs: str | list[str], api_base: str | None, template: str) -> None:
+    """Fail fast, before anything starts, on anything the user can fix."""
+    from tinyqa.pack import resolve_packs
+    from tinyqa.suites.templates import load_template
+
+    resolve_packs(packs)
+    load_template(template)
+    check_model_cheaply(model, api_base)
+
+
+def start_flows(verbose: bool, model: str | None = None, api_base: str | None = None) -> None:
+    """Once a command's inputs are checked: start its temporary Prefect API (if no server is
+    configured) on the other core, import Prefect and LiteLLM meanwhile and check `model`
+    with LiteLLM, then wait for the API. Prefect's logs at WARNING unless `verbose`, and no
+    flow heartbeats (each sync flow would wait ~1 s joining its heartbeat thread)."""
+    prefect_api.start()
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
+    import prefect.main  # noqa: F401  (configures Prefect's logging, which the levels below adjust)
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    _process_settings.enter_context(temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
+    from tinyqa.models import llm
+
+    if model is not None and model != llm.LOCAL:
+        from tinyqa import config
+
+        llm.check_model(model, api_base or config.model_settings(model).get("api_base"))
+    llm.preload()   # while the API server may still be starting
+    prefect_api.wait_ready()
+    if not verbose:   # a failure is reported once, by the caller; verbose shows Prefect's traceback
+        import logging
+
+        for name in ("prefect.task_runs", "prefect.flow_runs"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
