@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from tinyqa.comment import MARKER   # first line: finds the comment to update instead of adding another
 from tinyqa.suites.result import Check, GateResult
 
-MARKER = "<!-- tinyqa-gate -->"   # finds the comment to update instead of adding another
 MAX_DETAILS = 50
 DRIFT = "drift"                    # the pack id of drift's checks
 
