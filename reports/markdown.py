@@ -43,7 +43,8 @@ def _verdict(checks: list[Check]) -> str:
     failed = [c for c in checks if not c.passed]
     if not failed:
         return "✅ pass"
-    why = [c.message if c.name.startswith("floor") else "significant drop" for c in failed]
+    why = [f"{c.measures['metric']} below its {_pct(c.measures['floor'])} floor" if c.name.startswith("floor")
+           and c.measures else c.message if c.name.startswith("floor") else "significant drop" for c in failed]
     return "❌ **FAIL**: " + "; ".join(_cell(w) for w in dict.fromkeys(why))
 
 
