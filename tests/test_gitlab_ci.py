@@ -4,6 +4,7 @@
 on the embedded model against the project's baseline, the JUnit report and the dashboard as
 artifacts, and one note on the merge request through a loopback GitLab API (tests/fakeforge.py).
 """
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -36,8 +37,8 @@ def test_gitlab_gate_job_in_gitlab_ci_local(tmp_path):
     (project / ".gitlab-ci.yml").write_text("include:\n  - local: ci/tinyqa.gitlab-ci.yml\n")
     shutil.copy(ROOT / "packs" / "baselines" / "qa-local-core_en.json", project / "tinyqa-baseline.json")
     git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
-    for cmd in (["init", "-q", "-b", "feature"], ["remote", "add", "origin", "https://gitlab.example/acme/app.git"],
-                ["add", "."], ["commit", "-qm", "gate"]):
+    for cmd in (["init", "-q", "-b", "feature"], ["config", "user.name", "t"], ["config", "user.email", "t@t"],
+                ["remote", "add", "origin", "https://gitlab.example/acme/app.git"], ["add", "."], ["commit", "-qm", "gate"]):
         subprocess.run([*git, *cmd], cwd=project, check=True)
     with FakeForge(TOKEN) as forge:
         forge.add(NOTES, "Please have a look.")
@@ -45,8 +46,9 @@ def test_gitlab_gate_job_in_gitlab_ci_local(tmp_path):
                      "CI_API_V4_URL": f"{forge.url}/api/v4", "GITLAB_TOKEN": TOKEN,
                      "TINYQA_SOURCE": checkout.as_uri()}
         env = {"PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path / "home"),
-               **{k: v for k, v in __import__("os").environ.items() if k.startswith(("PIP_", "LANG", "LC_"))}}
+               **{k: v for k, v in os.environ.items() if k.startswith(("PIP_", "LANG", "LC_"))}}
         res = subprocess.run([gitlab_ci_local(), "--force-shell-executor", "--no-color",
+                              "--ignore-predefined-vars", ",".join(k for k in variables if k.startswith("CI_")),
                               *[a for k, v in variables.items() for a in ("--variable", f"{k}={v}")], "tinyqa-gate"],
                              cwd=project, env=env, capture_output=True, text=True, timeout=1100)
         notes = forge.thread(NOTES)

@@ -61,6 +61,9 @@ def start() -> None:
     if _server is not None or os.environ.get("PREFECT_API_URL") or _profile_url() or (
             "prefect.settings" in sys.modules and _configured_url()):   # e.g. a test harness
         return
+    # Prefect makes its home without parents and then cannot open its database: a CI's
+    # PREFECT_HOME (…/.cache/prefect) may be the first folder of its path to exist.
+    Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser().mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PREFECT_UI_ENABLED="0", PREFECT__SERVER_EPHEMERAL="1", PREFECT__SERVER_FINAL="1")
     _server = ChildServer("Prefect's temporary API server", _command, "/api/health", env).start()
     atexit.register(stop)
