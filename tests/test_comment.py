@@ -98,3 +98,37 @@ def test_gitlab_merge_request_note_created_then_edited(tmp_path):
         writes = [c for c in forge.calls if c[0] != "GET"]
     assert len(ours) == 1 and "PASS" in ours[0]["body"] and "[reports and dashboard](https://gitlab.example/art)" in ours[0]["body"]
     assert writes == [("POST", MR_THREAD), ("PUT", f"{MR_THREAD}/{ours[0]['id']}")]
+
+
+def _chromium():
+    import shutil
+
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(_chromium() is None, reason="chromium not found (`make test` installs Debian's chromium)")
+def test_the_comment_rendered_and_photographed(tmp_path):
+    """ci/comment_screenshot.py (which made docs/gate-comment.png): the comment's Markdown as
+    GitHub renders it (a table, the folded items), photographed by headless Chromium."""
+    from PIL import Image
+
+    sys.path.insert(0, str(ROOT / "ci"))
+    import comment_screenshot
+    from test_gate import T, base, rows
+    from tinyqa.reports import markdown
+    from tinyqa.suites import gate
+    from tinyqa.suites.result import GateResult, RunResult
+
+    checks = gate.verdict(rows([False] * 10 + [True] * 20 + [False] * 22), base([True] * 30 + [False] * 22), T)
+    md = tmp_path / "gate.md"
+    md.write_text(markdown.gate(GateResult("local", checks, [RunResult({"run_id": "r1"})])), encoding="utf-8")
+    page = comment_screenshot.page(md.read_text(encoding="utf-8"), open_first=True)
+    assert "<table>" in page and "<details open>" in page and "<strong>core_en</strong>" in page
+    assert "&lt;details" not in page          # the comment's HTML is HTML, as on GitHub
+    png = tmp_path / "comment.png"
+    subprocess.run([sys.executable, str(ROOT / "ci" / "comment_screenshot.py"), str(md), str(png), "--open-first"],
+                   check=True, capture_output=True, timeout=180)
+    img = Image.open(png).convert("RGB")
+    assert img.width == 1180 and 300 < img.height < 4000          # cut below the comment
+    colors = img.getcolors(maxcolors=1 << 20)
+    assert len(colors) > 50                                        # text and table, not a blank page
