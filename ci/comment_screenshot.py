@@ -65,7 +65,7 @@ def screenshot(html_file: Path, png: Path, width: int = 1180, height: int = 4000
     box = ImageChops.difference(img, Image.new("RGB", img.size, (255, 255, 255))).getbbox()
     if box:
         img = img.crop((0, 0, img.width, min(img.height, box[3] + 16)))
-    img.save(png, optimize=True)
+    img.quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(png, optimize=True)   # a small file for the docs
     return png
 
 
