@@ -19,8 +19,13 @@ $(VENV)/.installed: pyproject.toml Makefile
 smoke: install
 	$(BIN)/tinyqa smoke
 
+GITLAB_CI_LOCAL := $(VENV)/node/node_modules/.bin/gitlab-ci-local
+
 test: install
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	# gitlab-ci-local runs the GitLab gate job (4.73.0: the last that runs on Debian's Node 20; it copies with rsync).
+	command -v npm >/dev/null && command -v rsync >/dev/null || (apt-get update -qq && apt-get install -y -qq npm rsync)
+	test -x $(GITLAB_CI_LOCAL) || npm install --silent --no-audit --no-fund --prefix $(VENV)/node gitlab-ci-local@4.73.0
 	$(BIN)/python -m pytest -q
 
 bench: install

@@ -1,18 +1,79 @@
-"""A gate's verdict as Markdown: the GitHub step summary, a pull-request comment, the
-Prefect artifact. Per pack: the verdict, each check with its numbers (the change with the
-McNemar p-value, the floors with the score's interval), the flipped items folded away."""
+"""A gate's verdict as Markdown: the GitHub step summary, the pull-request (or merge-request)
+comment, the Prefect artifact. A table with a row per pack (and per language of a pack of
+several): the verdict, the score with its 95% interval, the change against the baseline with
+its 95% interval and the McNemar p-value, the flips; then tokenizer drift; the flipped items
+folded away under <details>."""
 from __future__ import annotations
 
 from collections import defaultdict
 
-from tinyqa.suites.result import GateResult
+from tinyqa.comment import MARKER   # first line: finds the comment to update instead of adding another
+from tinyqa.suites.result import Check, GateResult
 
-MARKER = "<!-- tinyqa-gate -->"   # finds the comment to update instead of adding another
 MAX_DETAILS = 50
+DRIFT = "drift"                    # the pack id of drift's checks
 
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _pct(x: float, signed: bool = False) -> str:
+    return f"{x:+.0%}" if signed else f"{x:.0%}"
+
+
+def _score(floor: Check | None) -> str:
+    if floor is None or not floor.measures:
+        return "–"
+    m = floor.measures
+    return f"{_pct(m['value'])} ({_pct(m['low'])}–{_pct(m['high'])})"
+
+
+def _change(drop: Check | None) -> tuple[str, str, str]:
+    """The change cell (bold when it failed), the p-value cell and the flips cell."""
+    if drop is None or not drop.measures:
+        return "no baseline", "–", "–"
+    m = drop.measures
+    change = f"{_pct(m['change'], True)} ({_pct(m['low'], True)} to {_pct(m['high'], True)})"
+    return (change if drop.passed else f"**{change}**", f"{m['p']:.2g}",
+            f"{m['lost']} right→wrong · {m['gained']} wrong→right")
+
+
+def _verdict(checks: list[Check]) -> str:
+    failed = [c for c in checks if not c.passed]
+    if not failed:
+        return "✅ pass"
+    why = [f"{c.measures['metric']} below its {_pct(c.measures['floor'])} floor" if c.name.startswith("floor")
+           and c.measures else c.message if c.name.startswith("floor") else "significant drop" for c in failed]
+    return "❌ **FAIL**: " + "; ".join(_cell(w) for w in dict.fromkeys(why))
+
+
+def _pack_rows(pack_id: str, checks: list[Check]) -> list[str]:
+    by_name = {c.name: c for c in checks}
+    drop = by_name.get("drop all")
+    metric = (drop.measures.get("metric") if drop else None) or "contains"
+    floor = by_name.get(f"floor {metric}") or by_name.get("floor contains")
+    floors = [c for c in checks if c.name.startswith("floor")]
+    rows = [f"| {pack_id} | {_verdict(floors + ([drop] if drop else []))} | {_score(floor)} | "
+            f"{' | '.join(_change(drop))} |"]
+    for c in checks:
+        if c.name.startswith("drop lang="):
+            rows.append(f"| {pack_id} · {c.name.removeprefix('drop lang=')} | {_verdict([c])} | – | "
+                        f"{' | '.join(_change(c))} |")
+    others = [c for c in checks if not c.name.startswith(("floor", "drop"))]
+    rows += [f"| {pack_id} · {_cell(c.name)} | {_verdict([c])} | {_cell(c.message)} | | | |" for c in others]
+    return rows
+
+
+def _folded(pack_id: str, c: Check) -> list[str]:
+    items = c.details[:MAX_DETAILS]
+    more = len(c.details) - len(items)
+    if c.measures.get("lost") is not None:
+        what = f"{c.measures['lost']} right→wrong, {c.measures['gained']} wrong→right"
+    else:
+        what = f"{len(c.details)} item(s)"
+    return ["", f"<details><summary>{pack_id} · {c.name}: {what}</summary>", "",
+            *[f"- {_cell(d)}" for d in items], *([f"- … and {more} more"] if more else []), "", "</details>"]
 
 
 def gate(result: GateResult, link: str | None = None) -> str:
@@ -23,23 +84,26 @@ def gate(result: GateResult, link: str | None = None) -> str:
     lines = [MARKER, f"## {icon} tinyqa gate: {head} · `{result.model}`", ""]
     if result.errors:
         lines += [f"**{result.errors} item(s) failed beyond the retry budget**: infrastructure, not a regression.", ""]
-    by_pack: dict[str, list] = defaultdict(list)
+    by_pack: dict[str, list[Check]] = defaultdict(list)
     for c in result.checks:
         by_pack[c.pack_id].append(c)
-    lines += ["| pack | verdict | checks |", "|---|---|---|"]
-    for pack_id, checks in by_pack.items():
-        failed = [c for c in checks if not c.passed]
-        verdict = "**FAIL**" if failed else "pass"
-        shown = failed or checks
-        lines.append(f"| {pack_id} | {verdict} | {'<br>'.join(_cell(f'{c.name}: {c.message}') for c in shown)} |")
-    for pack_id, checks in by_pack.items():
+    packs = {p: cs for p, cs in by_pack.items() if p != DRIFT}
+    regressed = [p for p, cs in packs.items() if not all(c.passed for c in cs)]
+    metric = next((c.measures["metric"] for c in result.checks if c.measures.get("change") is not None), "contains")
+    if packs:
+        lines += [f"{len(regressed)} of {len(packs)} pack(s) failed" + (f": **{', '.join(regressed)}**" if regressed else ""),
+                  "", f"| pack | verdict | {metric} (95% CI) | change vs baseline (95% CI) | McNemar p | flipped |",
+                  "|---|---|---|---|---|---|"]
+        for pack_id, checks in packs.items():
+            lines += _pack_rows(pack_id, checks)
+    for c in by_pack.get(DRIFT, []):
+        lines += ["", f"**Tokenizer drift** ({_cell(c.name)}): {'✅' if c.passed else '❌'} {_cell(c.message)}"]
+    if DRIFT not in by_pack:
+        lines += ["", "**Tokenizer drift**: not checked"]
+    for pack_id, checks in by_pack.items():   # a language's flips are among its pack's
         for c in checks:
-            if c.details and not c.passed:
-                items = c.details[:MAX_DETAILS]
-                more = len(c.details) - len(items)
-                lines += ["", f"<details><summary>{pack_id} · {c.name}: {len(c.details)} item(s)</summary>", "",
-                          *[f"- {_cell(d)}" for d in items], *([f"- … and {more} more"] if more else []),
-                          "", "</details>"]
+            if c.details and (c.name == "drop all" or not (c.passed or c.name.startswith("drop"))):
+                lines += _folded(pack_id, c)
     notes = [*result.notices, *([f"baseline: {result.baseline}"] if result.baseline and not any(
         n.startswith("baseline") for n in result.notices) else [])]
     if notes:

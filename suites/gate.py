@@ -23,7 +23,7 @@ from tinyqa.errors import InputError
 from tinyqa.suites.compare import counted, flips
 from tinyqa.suites.result import Check
 from tinyqa.suites.scoring import PROPORTIONS
-from tinyqa.suites.stats import mcnemar_exact
+from tinyqa.suites.stats import mcnemar_exact, paired_difference, wilson
 
 BASELINE_FORMAT = "tinyqa-baseline/1"
 SUITE = "tinyqa"   # the runs a gate compares: tiny QA's
@@ -165,9 +165,13 @@ def floors(rows: list[dict], t: Thresholds) -> list[Check]:
     for pack_id, prs in sorted(_by_pack(rows).items()):
         answered = [r for r in prs if r["error"] is None]
         for metric, floor in (("em", t.min_em), ("contains", t.min_contains)):
-            rate = sum(bool(r[metric]) for r in answered) / len(answered) if answered else 0.0
+            right = sum(bool(r[metric]) for r in answered)
+            rate = right / len(answered) if answered else 0.0
+            low, high = wilson(right, len(answered))
             checks.append(Check(pack_id, f"floor {metric}", rate >= floor,
-                                f"{metric} {rate:.0%} (floor {floor:.0%}, {len(answered)} answered)"))
+                                f"{metric} {rate:.0%} (floor {floor:.0%}, {len(answered)} answered)",
+                                measures={"metric": metric, "value": rate, "low": low, "high": high,
+                                          "floor": floor, "n": len(answered)}))
     return checks
 
 
@@ -199,11 +203,16 @@ def _drop_check(pack_id: str, slice_: str, rows: list[dict], base: dict, t: Thre
     pairs = [(b, r) for r in rows if (b := base.get(f"{pack_id}/{r['item_id']}")) is not None]
     lost, gained, paired = flips(pairs, t.metric)
     j = judge(len(lost), len(gained), paired, t)
-    now = sum(bool(r[t.metric]) for b, r in pairs if counted(b, r, t.metric))
+    scored = [(b, r) for b, r in pairs if counted(b, r, t.metric)]
+    now = sum(bool(r[t.metric]) for _, r in scored)
+    both = sum(bool(b[t.metric]) and bool(r[t.metric]) for b, r in scored)
+    change, low, high = paired_difference(both, len(gained), len(lost), paired - both - len(gained) - len(lost))
     rates = f", {(now + len(lost) - len(gained)) / paired:.0%} in the baseline → {now / paired:.0%}" if paired else ""
     msg = (f"{t.metric} {'dropped' if j.drop > 0 else 'changed'} {j.drop:+.0%} on {paired} paired items{rates} "
            f"({len(lost)} right→wrong, {len(gained)} wrong→right, McNemar p={j.p:.3g}; "
            f"fails above {t.max_drop:.0%} with p<{t.alpha})")
     details = [f"right→wrong {r['item_id']} {r['question']!r}: was {r['prediction_a']!r}, now {r['prediction']!r}"
                for r in lost] + [f"wrong→right {r['item_id']} {r['question']!r}: now {r['prediction']!r}" for r in gained]
-    return Check(pack_id, f"drop {slice_}", not j.worse, msg, details)
+    return Check(pack_id, f"drop {slice_}", not j.worse, msg, details,
+                 {"metric": t.metric, "change": change, "low": low, "high": high, "p": j.p, "paired": paired,
+                  "lost": len(lost), "gained": len(gained), "max_drop": t.max_drop, "alpha": t.alpha})

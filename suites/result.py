@@ -13,13 +13,16 @@ from dataclasses import dataclass, field
 @dataclass
 class Check:
     """One line of a verdict (and one JUnit test case): a floor, a drop against a baseline,
-    a tokenizer's drift."""
+    a tokenizer's drift. `measures` holds the numbers behind the message, JSON-able (a floor:
+    metric, value, low, high, floor, n; a drop: metric, change, low, high, p, paired, lost,
+    gained), for a report to lay out."""
 
     pack_id: str
     name: str
     passed: bool
     message: str
     details: list[str] = field(default_factory=list)
+    measures: dict = field(default_factory=dict)
 
 
 @dataclass

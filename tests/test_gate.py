@@ -155,3 +155,39 @@ def test_worse_means_the_same_on_the_dashboard_as_in_the_gate():
     assert small.p < T.alpha and not small.worse and group(6, 0, 200) == "steady"
     assert gate.judge(10, 0, 52, T).worse and group(10, 0, 52) == "worse"
     assert group(0, 10, 52) == "better"
+
+
+def test_markdown_verdict_per_pack_with_the_change_its_interval_and_the_flips_folded():
+    from tinyqa.reports import markdown
+    from tinyqa.suites.result import GateResult, RunResult
+
+    before = [True] * 30 + [False] * 22
+    checks = gate.verdict(rows([False] * 10 + [True] * 20 + [False] * 21 + [True]), base(before), T)
+    multi = rows([True] * 20, lang="fr", pack="multi") + rows([True] * 20, lang="de", pack="multi")
+    checks += gate.verdict(multi, gate.baseline_from_rows({"run_id": "r", "model": "m", "prompt_template": "t",
+                                                           "prompt_hash": "h"}, multi), T)
+    checks.append(gate.Check("drift", "tokenizer local", False, "2 of 52 items tokenize differently", ["core_en/en-3"]))
+    text = markdown.gate(GateResult("local", checks, [RunResult({"run_id": "r1"})], None, "b.json"), link="LINK")
+    assert text.startswith(markdown.MARKER + "\n") and "FAIL" in text.splitlines()[1]
+    table = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if line.startswith("| ")}
+    assert "**FAIL**" in table["core_en"] and "pass" in table["multi"] and "pass" in table["multi · de"]
+    # 10 lost, 1 gained of 52: -17%, its Newcombe interval and the exact McNemar p
+    assert "40% (28%–54%)" in table["core_en"] and "**-17% (-29% to -5%)**" in table["core_en"]
+    assert "| 0.012 |" in table["core_en"] and "10 right→wrong · 1 wrong→right" in table["core_en"]
+    assert "+0% (" in table["multi"] and "| 1 |" in table["multi"]
+    assert "**Tokenizer drift** (tokenizer local): ❌ 2 of 52 items tokenize differently" in text
+    folded = text.split("<details><summary>core_en · drop all: 10 right→wrong, 1 wrong→right</summary>")[1]
+    assert folded.split("</details>")[0].count("\n- ") == 11 and "right→wrong en-9 'q9?'" in folded
+    assert "<summary>drift · tokenizer local: 1 item(s)</summary>" in text and "multi · drop" not in text
+    assert text.rstrip().endswith("Reports and dashboard: LINK")
+
+
+def test_markdown_without_a_baseline_says_so():
+    from tinyqa.reports import markdown
+    from tinyqa.suites.result import GateResult, RunResult
+
+    checks = gate.verdict(rows([True] * 5 + [False] * 15), None, gate.Thresholds(min_contains=0.5))
+    text = markdown.gate(GateResult("m", checks, [RunResult({"run_id": "r1"})]))
+    row = next(line for line in text.splitlines() if line.startswith("| core_en"))
+    assert "❌ **FAIL**: contains below its 50% floor | 25% (" in row and "no baseline" in row
+    assert "**Tokenizer drift**: not checked" in text

@@ -109,6 +109,23 @@ def test_model_settings_come_from_tinyqa_toml(tmp_path):
         config.load(tmp_path)
 
 
+def test_tinyqa_config_names_the_settings_file(tmp_path, monkeypatch):
+    from tinyqa import config
+    from tinyqa.errors import InputError
+
+    (tmp_path / "ci.toml").write_text('[gate]\nmin_contains = 0.4\n')
+    (tmp_path / "pyproject.toml").write_text('[tool.tinyqa.gate]\nmax_drop = 0.1\n')
+    monkeypatch.setenv("TINYQA_CONFIG", str(tmp_path / "ci.toml"))
+    assert config.load() == (config.Config(gate={"min_contains": 0.4}), tmp_path / "ci.toml")
+    monkeypatch.setenv("TINYQA_CONFIG", str(tmp_path / "pyproject.toml"))
+    assert config.load()[0].gate == {"max_drop": 0.1}
+    monkeypatch.setenv("TINYQA_CONFIG", str(tmp_path / "missing.toml"))
+    with pytest.raises(InputError, match="TINYQA_CONFIG: .*missing.toml is not a file"):
+        config.load()
+    monkeypatch.setenv("TINYQA_CONFIG", "")
+    assert config.load(tmp_path)[0].gate == {"max_drop": 0.1}
+
+
 def test_a_retried_task_finishes_its_first_attempt_without_asking_again(prefect_harness, mini_pack, tmp_path,
                                                                          monkeypatch):
     """The report store fails once (a network filesystem hiccup): Prefect retries the task, and

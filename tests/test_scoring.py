@@ -67,6 +67,21 @@ def test_mcnemar_exact():
     assert mcnemar_exact(10, 2) == pytest.approx(0.03857, abs=1e-4)
 
 
+def test_paired_difference_matches_newcombes_method_10():
+    """Reference values: the R package contingencytables (Fagerland, Lydersen & Laake, *Statistical
+    Analysis of Contingency Tables*, ch. 8), Newcombe's square-and-add interval on Cavo et al.
+    (2012) and Bentur et al. (2009)."""
+    from tinyqa.suites.stats import paired_difference
+
+    diff, lo, hi = paired_difference(59, 6, 16, 80)
+    assert (round(diff, 4), round(lo, 4), round(hi, 4)) == (-0.0621, -0.1186, -0.0046)
+    diff, lo, hi = paired_difference(1, 1, 7, 12)
+    assert round(diff, 4) == -0.2857 and lo < diff < hi
+    diff, lo, hi = paired_difference(30, 0, 0, 22)      # identical runs: centred on 0, narrow
+    assert diff == 0.0 and lo == pytest.approx(-hi) and 0 < hi < 0.05
+    assert paired_difference(0, 0, 0, 0) == (0.0, -1.0, 1.0)
+
+
 @pytest.mark.parametrize("raw, want", [
     ("Answer: Paris.", "Paris"),
     ("The answer is 42", "42"),

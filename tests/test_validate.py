@@ -1,6 +1,7 @@
 """`tinyqa validate` on every shipped pack and on a folder of deliberately broken packs."""
 import subprocess
 
+import pytest
 
 from conftest import MINI, write_pack
 from tinyqa.pack import describe_pack
@@ -122,3 +123,17 @@ def test_validate_packs_flow_checks_a_pack_again_only_when_it_changed(prefect_ha
         data.write_text(data.read_text().replace("A spider has 8 legs.", "A spider has 8 legs!"))
         problems = validate_packs([str(mini_pack)])["mini"]
     assert checked == ["mini", "mini"] and any("sha256" in p for p in problems)
+
+
+def test_files_stand_for_their_pack_folder_once(tmp_path):
+    """What a pre-commit hook passes: changed files; each pack folder is validated once."""
+    from tinyqa.errors import InputError
+    from tinyqa.validators.validate import pack_dirs
+
+    a, b = write_pack(tmp_path / "packs" / "a", MINI), write_pack(tmp_path / "packs" / "b", MINI)
+    (a / "croissant.json").write_text("{}")
+    (tmp_path / "packs" / "croissant.json").write_text("{}")
+    assert pack_dirs([a / "data.jsonl", a / "croissant.json", b / "data.jsonl"]) == [a, b]
+    assert pack_dirs([tmp_path / "packs" / "croissant.json", a]) == [a, b]
+    with pytest.raises(InputError, match="not a pack folder"):
+        pack_dirs([tmp_path / "packs" / "README.md"])

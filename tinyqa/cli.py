@@ -451,6 +451,9 @@ def gate(
     if os.environ.get("GITHUB_STEP_SUMMARY"):
         with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as f:
             f.write(text)
+    if os.environ.get("GITHUB_OUTPUT"):   # a step output of GitHub Actions (the tinyqa action's run-id)
+        with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as f:
+            f.write(f"run-id={','.join(r.run_id for r in result.qa)}\n")
     out.print(f"gate {'passed' if result.passed else 'FAILED'} in {time.perf_counter() - started:.1f} s")
     if result.errors:
         err.print(f"tinyqa: {result.errors} item(s) failed beyond the retry budget: infrastructure, not a regression")

@@ -1,4 +1,5 @@
-"""Project settings: `tinyqa.toml`, or `[tool.tinyqa]` in pyproject.toml, in the working folder.
+"""Project settings: `tinyqa.toml`, or `[tool.tinyqa]` in pyproject.toml, in the working folder;
+or the file `$TINYQA_CONFIG` names (a tinyqa.toml or a pyproject.toml), as the CI action sets it.
 
 ```toml
 [models."openai/gpt-4o-mini"]   # per model: requests in flight, rate limit, timeout
@@ -19,6 +20,7 @@ packs = ["core_en"]             # for tinyqa tests without a tinyqa marker
 """
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 
@@ -72,9 +74,21 @@ class Config(BaseModel):
     pytest: PytestSettings = Field(default_factory=PytestSettings)
 
 
-def load(folder: Path = Path(".")) -> tuple[Config, Path | None]:
-    """The settings and the file they came from (defaults when there is none)."""
-    for path, section in ((folder / "tinyqa.toml", None), (folder / "pyproject.toml", ("tool", "tinyqa"))):
+def _candidates(folder: Path | None) -> list[tuple[Path, tuple[str, ...] | None]]:
+    named = os.environ.get("TINYQA_CONFIG") if folder is None else None
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise InputError(f"TINYQA_CONFIG: {path} is not a file")
+        return [(path, ("tool", "tinyqa") if path.name == "pyproject.toml" else None)]
+    folder = folder or Path(".")
+    return [(folder / "tinyqa.toml", None), (folder / "pyproject.toml", ("tool", "tinyqa"))]
+
+
+def load(folder: Path | None = None) -> tuple[Config, Path | None]:
+    """The settings and the file they came from (defaults when there is none): `$TINYQA_CONFIG`
+    when set, else tinyqa.toml or pyproject.toml in `folder` (default: the working folder)."""
+    for path, section in _candidates(folder):
         if not path.is_file():
             continue
         try:
@@ -94,7 +108,7 @@ def load(folder: Path = Path(".")) -> tuple[Config, Path | None]:
     return Config(), None
 
 
-def model_settings(model: str, folder: Path = Path(".")) -> dict:
+def model_settings(model: str, folder: Path | None = None) -> dict:
     """The configured overrides for `model` (only the keys that are set)."""
     cfg, _ = load(folder)
     settings = cfg.models.get(model)

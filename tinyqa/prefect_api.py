@@ -56,6 +56,9 @@ def _command(port: int) -> list[str]:
 def server() -> ChildServer:
     """The temporary API server, not yet started: Prefect's app with the environment of its
     ephemeral server, its database in PREFECT_HOME."""
+    # Prefect makes its home without parents and then cannot open its database: a CI's
+    # PREFECT_HOME (…/.cache/prefect) may be the first folder of its path to exist.
+    Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser().mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PREFECT_UI_ENABLED="0", PREFECT__SERVER_EPHEMERAL="1", PREFECT__SERVER_FINAL="1")
     return ChildServer("Prefect's temporary API server", _command, "/api/health", env)
 

@@ -8,16 +8,19 @@ from tinyqa.pack import DATA_FILE, load_pack
 
 
 def pack_dirs(paths: list[Path]) -> list[Path]:
-    """Pack folders named directly, or every pack folder inside a folder of packs."""
-    found = []
+    """Pack folders named directly, or every pack folder inside a folder of packs; a file stands
+    for the folder it is in (a pack's data.jsonl or croissant.json, a folder index's
+    croissant.json: what a pre-commit hook is given). Each folder once, in order."""
+    found: dict[Path, None] = {}
     for p in paths:
-        if (p / DATA_FILE).is_file() or p.name == DATA_FILE:
-            found.append(p.parent if p.name == DATA_FILE else p)
-        elif p.is_dir() and any((c / DATA_FILE).is_file() for c in p.iterdir()):
-            found += sorted(c for c in p.iterdir() if (c / DATA_FILE).is_file())
+        folder = p.parent if p.is_file() or p.name == DATA_FILE else p
+        if (folder / DATA_FILE).is_file():
+            found[folder] = None
+        elif folder.is_dir() and any((c / DATA_FILE).is_file() for c in folder.iterdir()):
+            found.update(dict.fromkeys(sorted(c for c in folder.iterdir() if (c / DATA_FILE).is_file())))
         else:
             raise InputError(f"{p}: not a pack folder or a folder of packs")
-    return found
+    return list(found)
 
 
 def validate_pack(path: Path) -> list[str]:

@@ -1,0 +1,134 @@
+"""tinyqa/comment.py against a loopback server that speaks the comment endpoints of the GitHub
+REST API and of the GitLab API (tests/fakeforge.py): one comment per pull request, created by
+the first run and edited by every later one, found among many others across pages; the token
+sent only where it belongs; a pull request from a fork (read-only token) is a warning, never a
+failure. Each run is the script as the action runs it: `python tinyqa/comment.py`."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fakeforge import FakeForge
+from tinyqa.comment import MARKER
+
+pytestmark = pytest.mark.slow   # each test starts the script as a subprocess
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "tinyqa" / "comment.py"
+TOKEN = "ghs_secret0123456789"
+PR_THREAD = "/repos/acme/app/issues/7/comments"
+MR_THREAD = "/api/v4/projects/42/merge_requests/5/notes"
+
+
+def github_env(forge: FakeForge, tmp_path: Path, **extra) -> dict:
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"pull_request": {"number": 7}}))
+    return {"PATH": "/usr/bin:/bin", "GITHUB_ACTIONS": "true", "GITHUB_API_URL": forge.url,
+            "GITHUB_REPOSITORY": "acme/app", "GITHUB_EVENT_PATH": str(event), "GITHUB_TOKEN": TOKEN,
+            "GITHUB_SERVER_URL": "https://github.com", "GITHUB_RUN_ID": "99", **extra}
+
+
+def post(env: dict, body: Path, *args) -> subprocess.CompletedProcess:
+    res = subprocess.run([sys.executable, str(SCRIPT), str(body), *args], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert TOKEN not in res.stdout + res.stderr
+    return res
+
+
+def verdict(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(f"{MARKER}\n## {text}\n", encoding="utf-8")
+    return path
+
+
+def test_github_first_run_creates_the_comment_later_runs_edit_it(tmp_path):
+    with FakeForge(TOKEN) as forge:
+        for i in range(150):   # a busy pull request: the comment list runs over two pages
+            forge.add(PR_THREAD, f"review remark {i}")
+        env = github_env(forge, tmp_path)
+        assert "created" in post(env, verdict(tmp_path, "a.md", "❌ FAIL core_en"), "--link", "https://x/art/1").stdout
+        assert "updated" in post(env, verdict(tmp_path, "b.md", "✅ PASS")).stdout
+        assert "updated" in post(env, verdict(tmp_path, "c.md", "❌ FAIL core_fr")).stdout
+        ours = [c for c in forge.thread(PR_THREAD) if c["body"].startswith(MARKER)]
+        writes = [c for c in forge.calls if c[0] != "GET"]
+    assert len(ours) == 1 and len(forge.thread(PR_THREAD)) == 151
+    assert "FAIL core_fr" in ours[0]["body"] and "https://github.com/acme/app/actions/runs/99" in ours[0]["body"]
+    assert writes == [("POST", PR_THREAD), ("PATCH", f"/repos/acme/app/issues/comments/{ours[0]['id']}"),
+                      ("PATCH", f"/repos/acme/app/issues/comments/{ours[0]['id']}")]
+    assert ("GET", PR_THREAD) in forge.calls and len([c for c in forge.calls if c[0] == "GET"]) == 3 * 2
+
+
+def test_github_pull_request_number_from_the_ref_and_a_missing_verdict(tmp_path):
+    with FakeForge(TOKEN) as forge:
+        env = github_env(forge, tmp_path, GITHUB_EVENT_PATH="", GITHUB_REF="refs/pull/7/merge")
+        post(env, tmp_path / "missing.md")
+        (comment,) = forge.thread(PR_THREAD)
+    assert comment["body"].startswith(MARKER) and "no verdict" in comment["body"]
+
+
+def test_a_fork_or_no_token_is_a_warning_not_a_failure(tmp_path):
+    with FakeForge(TOKEN, read_only=True) as forge:
+        res = post(github_env(forge, tmp_path), verdict(tmp_path, "a.md", "x"))
+        assert "::warning::could not comment on pull request #7: HTTP 403" in res.stderr
+        res = post(github_env(forge, tmp_path, GITHUB_TOKEN=""), verdict(tmp_path, "a.md", "x"))
+        assert "no token in GITHUB_TOKEN" in res.stderr
+        assert not forge.thread(PR_THREAD)
+
+
+def test_not_a_pull_request_posts_nothing(tmp_path):
+    with FakeForge(TOKEN) as forge:
+        res = post(github_env(forge, tmp_path, GITHUB_EVENT_PATH="", GITHUB_REF="refs/heads/main"),
+                   verdict(tmp_path, "a.md", "x"))
+        assert "not a pull or merge request" in res.stdout and not forge.calls
+
+
+def test_gitlab_merge_request_note_created_then_edited(tmp_path):
+    with FakeForge(TOKEN) as forge:
+        forge.add(MR_THREAD, "added 1 commit", system=True)
+        for i in range(120):
+            forge.add(MR_THREAD, f"thread {i}")
+        env = {"PATH": "/usr/bin:/bin", "GITLAB_CI": "true", "CI_API_V4_URL": f"{forge.url}/api/v4",
+               "CI_PROJECT_ID": "42", "CI_MERGE_REQUEST_IID": "5", "GITLAB_TOKEN": TOKEN,
+               "CI_JOB_URL": "https://gitlab.example/acme/app/-/jobs/3"}
+        post(env, verdict(tmp_path, "a.md", "❌ FAIL"))
+        post(env, verdict(tmp_path, "b.md", "✅ PASS"), "--link", "https://gitlab.example/art")
+        ours = [c for c in forge.thread(MR_THREAD) if c["body"].startswith(MARKER)]
+        writes = [c for c in forge.calls if c[0] != "GET"]
+    assert len(ours) == 1 and "PASS" in ours[0]["body"] and "[reports and dashboard](https://gitlab.example/art)" in ours[0]["body"]
+    assert writes == [("POST", MR_THREAD), ("PUT", f"{MR_THREAD}/{ours[0]['id']}")]
+
+
+def _chromium():
+    import shutil
+
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(_chromium() is None, reason="chromium not found (`make test` installs Debian's chromium)")
+def test_the_comment_rendered_and_photographed(tmp_path):
+    """ci/comment_screenshot.py (which made docs/gate-comment.png): the comment's Markdown as
+    GitHub renders it (a table, the folded items), photographed by headless Chromium."""
+    from PIL import Image
+
+    sys.path.insert(0, str(ROOT / "ci"))
+    import comment_screenshot
+    from test_gate import T, base, rows
+    from tinyqa.reports import markdown
+    from tinyqa.suites import gate
+    from tinyqa.suites.result import GateResult, RunResult
+
+    checks = gate.verdict(rows([False] * 10 + [True] * 20 + [False] * 22), base([True] * 30 + [False] * 22), T)
+    md = tmp_path / "gate.md"
+    md.write_text(markdown.gate(GateResult("local", checks, [RunResult({"run_id": "r1"})])), encoding="utf-8")
+    page = comment_screenshot.page(md.read_text(encoding="utf-8"), open_first=True)
+    assert "<table>" in page and "<details open>" in page and "<strong>core_en</strong>" in page
+    assert "&lt;details" not in page          # the comment's HTML is HTML, as on GitHub
+    png = tmp_path / "comment.png"
+    subprocess.run([sys.executable, str(ROOT / "ci" / "comment_screenshot.py"), str(md), str(png), "--open-first"],
+                   check=True, capture_output=True, timeout=180)
+    img = Image.open(png).convert("RGB")
+    assert img.width == 1180 and 300 < img.height < 4000          # cut below the comment
+    colors = img.getcolors(maxcolors=1 << 20)
+    assert len(colors) > 50                                        # text and table, not a blank page
