@@ -18,7 +18,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import task_run as this_task_run
 from pydantic import SecretStr
 
-from tinyqa import config, prefect_api, runinfo
+from tinyqa import config, phases, prefect_api, runinfo
 from tinyqa.errors import TinyQAError
 from tinyqa.models import llm, local
 from tinyqa.models.ratelimit import SharedLimit
@@ -106,6 +106,7 @@ def tiny_qa(model: str, packs: list[str], api_base: str | None = None, template:
     checkpointed as they come; `resume` finishes an interrupted run (its settings come from
     its checkpoint), as does a retry of the task: the items its failed attempt answered are
     not asked again."""
+    phases.mark("task started")
     resume = resume or Checkpoint.of_task_run(reports, this_task_run.get_id())
     if resume:
         checkpoint = Checkpoint.load(reports, resume)
@@ -141,6 +142,7 @@ def qa_run(model: str | None, packs: list[str] | None, api_base: SecretStr | Non
            resume: str | None = None, min_em: float = 0.0, min_contains: float = 0.0) -> RunResult:
     """Tiny QA on any model and packs, reports written, floors checked; or finish the
     interrupted run `resume`."""
+    phases.mark("flow started")
     return tiny_qa(model, packs, runinfo.revealed(api_base), template, concurrency, use_cache, reports,
                    resume, gate.Thresholds(min_em=min_em, min_contains=min_contains))
 

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import litellm
 
+from tinyqa import phases
 from tinyqa.errors import InputError
 from tinyqa.models import credentials
 from tinyqa.models.cache import ResponseCache
@@ -291,6 +292,7 @@ async def complete(
         if limit:
             await limit.wait()
         try:
+            phases.mark("first request")
             async with t.shared_limit.slot() if t.shared_limit else contextlib.nullcontext():
                 # httpx's timeout bounds each read, not the whole response: a server trickling a
                 # few bytes at a time would hold the request for ever, so the whole call is bounded.

@@ -20,6 +20,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from tinyqa import phases
 from tinyqa.suites.result import RunResult
 from tinyqa.suites.scoring import SCORERS
 
@@ -130,6 +131,7 @@ def write_run(root: Path | str, result: RunResult) -> None:
         if rows:
             write(root, table, rows, result.run_id, date)
     write(root, "runs", [result.run], result.run_id, date)
+    phases.mark("reports written")
 
 
 def files(root: Path | str, table: str, run_ids=None) -> tuple[pafs.FileSystem, str, list[str]]:

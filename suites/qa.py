@@ -10,7 +10,7 @@ from datetime import datetime
 from rich.console import Console
 from rich.progress import Progress
 
-from tinyqa import runinfo
+from tinyqa import phases, runinfo
 from tinyqa.errors import InfraError
 from tinyqa.models import llm
 from tinyqa.models.cache import ResponseCache
@@ -76,6 +76,7 @@ async def _ask_all(run_id: str, packs: list[Pack], t: Target, template: Template
 
     pairs = [(p, i) for p in packs for i in p.items]
     rows = await asyncio.gather(*(one(p, i) for p, i in pairs))
+    phases.mark("answers in")
     if stopped and not answered:
         raise InfraError(f"{t.label}: the provider refused every request ({len(refused)} sent, none answered, "
                          f"the other {total - len(refused)} not sent): {refused[0]}")

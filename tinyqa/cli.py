@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tinyqa import runinfo, startup
+from tinyqa import phases, runinfo, startup
 from tinyqa.errors import InputError, TinyQAError
 from tinyqa.settings import DEFAULT_REPORTS
 
@@ -138,6 +138,7 @@ def run(
     startup.start_flows(verbose, model, api_base)
     from tinyqa.flows.qa import qa_run
 
+    phases.mark("flows imported")
     started = time.time()
     try:
         result = qa_run(model=model, packs=packs.split(","), api_base=runinfo.hidden(api_base), template=template,
@@ -590,6 +591,7 @@ def _leave() -> None:
     """The last exit handler: every other one (Prefect's drains, the API server's stop,
     logging's shutdown) has run; skip tearing down LiteLLM's and Prefect's module graphs,
     which costs about 1.2 s a command and does nothing for the user."""
+    phases.report()
     with contextlib.suppress(OSError, ValueError):
         sys.stdout.flush()
         sys.stderr.flush()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-from tinyqa import prefect_api
+from tinyqa import phases, prefect_api
 
 _process_settings = contextlib.ExitStack()
 
@@ -38,20 +38,25 @@ def start_flows(verbose: bool, model: str | None = None, api_base: str | None = 
     configured) on the other core, import Prefect and LiteLLM meanwhile and check `model`
     with LiteLLM, then wait for the API. Prefect's logs at WARNING unless `verbose`, and no
     flow heartbeats (each sync flow would wait ~1 s joining its heartbeat thread)."""
+    phases.mark("inputs checked")
     prefect_api.start()
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
     import prefect.main  # noqa: F401  (configures Prefect's logging, which the levels below adjust)
+    phases.mark("prefect imported")
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     _process_settings.enter_context(temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
     from tinyqa.models import llm
 
+    phases.mark("litellm imported")
     if model is not None and model != llm.LOCAL:
         from tinyqa import config
 
         llm.check_model(model, api_base or config.model_settings(model).get("api_base"))
     llm.preload()   # while the API server may still be starting
+    phases.mark("client modules imported")
     prefect_api.wait_ready()
+    phases.mark("prefect API ready")
     if not verbose:   # a failure is reported once, by the caller; verbose shows Prefect's traceback
         import logging
 

@@ -1,0 +1,39 @@
+"""Where a command's time goes: `TINYQA_PROFILE=1 tinyqa …` prints, on exit, the seconds
+from the process's start to each phase (first time reached), to stderr."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+_on = bool(os.environ.get("TINYQA_PROFILE"))
+_marks: dict[str, float] = {}
+
+
+def _process_start() -> float:
+    """The process's start on the perf_counter clock (Linux: /proc), so that the interpreter's
+    own start-up is counted; else now."""
+    try:
+        with open("/proc/self/stat") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return time.perf_counter() - (uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return time.perf_counter()
+
+
+_start = _process_start() if _on else 0.0
+
+
+def mark(name: str) -> None:
+    if _on and name not in _marks:
+        _marks[name] = time.perf_counter() - _start
+
+
+def report() -> None:
+    if _on:
+        mark("exit")
+        width = max(map(len, _marks))
+        for name, t in _marks.items():
+            print(f"tinyqa profile: {name:<{width}} {t:6.2f} s", file=sys.stderr)
