@@ -603,6 +603,11 @@ def entry() -> None:
     exit handlers have run."""
     global _exit_status
     atexit.register(_leave)   # registered first, so it runs last
+    from tinyqa import worker
+
+    served = worker.handle(sys.argv[1:])
+    if served is not None:   # the command ran in a warm worker, on this terminal
+        os._exit(served)
     try:
         main()
     except SystemExit as e:

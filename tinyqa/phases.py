@@ -26,6 +26,20 @@ def _process_start() -> float:
 _start = _process_start() if _on else 0.0
 
 
+def elapsed() -> float:
+    """Seconds since the process started."""
+    return time.perf_counter() - (_start if _on else _process_start())
+
+
+def restart(since: float) -> None:
+    """Count from another process's start, `since` seconds ago (a warm worker's child serves a
+    command whose process started before)."""
+    global _on, _start
+    _on = bool(os.environ.get("TINYQA_PROFILE"))
+    _marks.clear()
+    _start = time.perf_counter() - since
+
+
 def mark(name: str) -> None:
     if _on and name not in _marks:
         _marks[name] = time.perf_counter() - _start

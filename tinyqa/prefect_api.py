@@ -96,9 +96,20 @@ def wait_ready() -> None:
     _settings.enter_context(temporary_settings(updates={PREFECT_API_URL: url}))
 
 
+_adopted: str | None = None
+
+
+def adopt(url: str) -> None:
+    """Report to the temporary server of another process (a warm worker's), as if it were
+    this command's own: nothing to start, nothing to stop."""
+    global _adopted
+    _adopted = url
+    os.environ["PREFECT_API_URL"] = url
+
+
 def temporary() -> bool:
-    """Whether this process's flows report to its own temporary server."""
-    return _server is not None
+    """Whether this process's flows report to a temporary server (its own, or adopted)."""
+    return _server is not None or _adopted is not None
 
 
 def stop() -> None:
