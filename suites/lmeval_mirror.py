@@ -167,11 +167,26 @@ def write_dataset(out: Path, path: str, name: str | None, dataset_dict) -> dict[
 
 
 def build(tasks: list[str], out: Path, source: Path | None = None, verbose: bool = False) -> dict:
-    """Mirror the datasets of lm-eval `tasks` into `out` as Parquet (in the calling process:
-    run it where nothing else runs, as lm-eval's child). Each dataset is read with
+    """Mirror the datasets of lm-eval `tasks` into `out` as Parquet. Each dataset is read with
     `datasets.load_dataset` from the Hugging Face Hub, or, with `source`, offline from
     another mirror or a Hugging Face datasets cache. Returns the manifest (also written as
-    `out/tinyqa-mirror.json`): per dataset its tasks, splits, rows and sha256."""
+    `out/tinyqa-mirror.json`): per dataset its tasks, splits, rows and sha256. Runs in a
+    child process of its own (spawned), like lm-eval's runs: the Hub settings it makes are
+    its own."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    from tinyqa.errors import InfraError
+
+    try:
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
+            return child.submit(_build_here, list(tasks), Path(out), source and Path(source), verbose).result()
+    except BrokenProcessPool:
+        raise InfraError("the mirror's process died (out of memory?)") from None
+
+
+def _build_here(tasks: list[str], out: Path, source: Path | None, verbose: bool) -> dict:
     import os
 
     if source is not None:
