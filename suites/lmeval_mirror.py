@@ -85,7 +85,7 @@ def files(root: Path, path: str, name: str | None) -> Files | None:
 
 
 def _hf_cache_has(root: Path, path: str, name: str | None) -> bool:
-    from datasets.utils.py_utils import camelcase_to_snakecase
+    from datasets.naming import camelcase_to_snakecase
 
     parts = path.split("/")
     parts[-1] = camelcase_to_snakecase(parts[-1])

@@ -542,6 +542,9 @@ def nightly(
     models: Annotated[Optional[str], typer.Option(help="Models, comma-separated (default: tinyqa.toml [nightly], else local).")] = None,
     packs: Annotated[Optional[str], typer.Option(help="Packs, comma-separated (default: tinyqa.toml [nightly], else every shipped pack).")] = None,
     lmeval_tasks: Annotated[Optional[str], typer.Option(help="lm-eval tasks per model, comma-separated (default: tinyqa.toml [nightly], else none).")] = None,
+    lmeval_backend: Annotated[Optional[str], typer.Option(help="lm-eval's backend (default: tinyqa.toml [nightly], else local-chat-completions; hf scores multiple choice).")] = None,
+    lmeval_datasets: Annotated[Optional[str], typer.Option(help="lm-eval's dataset mirror (default: tinyqa.toml [nightly], else $TINYQA_DATASETS).")] = None,
+    lmeval_limit: Annotated[Optional[float], typer.Option(help="lm-eval docs per task (default: tinyqa.toml [nightly], else all).")] = None,
     task_runner: Annotated[Optional[str], typer.Option(help="thread, dask, dask://HOST:PORT, ray or ray://HOST:PORT (default $TINYQA_TASK_RUNNER, else thread).")] = None,
     reports: Reports = DEFAULT_REPORTS,
     site: Annotated[Path, typer.Option(help="Dashboard folder.")] = Path("site"),
@@ -560,17 +563,33 @@ def nightly(
 
     result = nightly_flow.with_options(task_runner=fan_out)(
         models=models.split(",") if models else None, packs=packs.split(",") if packs else None,
-        lmeval_tasks=lmeval_tasks.split(",") if lmeval_tasks else None, reports=reports, site=str(site))
+        lmeval_tasks=lmeval_tasks.split(",") if lmeval_tasks else None, reports=reports, site=str(site),
+        lmeval_backend=lmeval_backend, lmeval_datasets=lmeval_datasets, lmeval_limit=lmeval_limit)
     out.print(f"nightly: {len(result.qa)} tiny QA run(s), {result.errors} item error(s); reports in {reports}/",
               markup=False)
     for d in result.drift:
         failures = d.details.get("failures")
         out.print(f"drift {d.run['model']}: {'; '.join(failures) if failures else 'no change'}", markup=False)
     for r in result.lmeval:
-        out.print(f"lm-eval {r.run['model']}: run {r.run_id}", markup=False)
+        out.print(f"lm-eval {r.run['model']} ({r.run['prompt_template'].removeprefix('lm-eval/')}): "
+                  f"{_lmeval_headlines(r)} · run {r.run_id}", markup=False)
     if result.dashboard:
         out.print(f"dashboard: {result.dashboard}", markup=False)
     raise typer.Exit(result.exit_code)
+
+
+def _lmeval_headlines(result) -> str:
+    """Each task's first score of an lm-eval run as `task score value ±stderr`."""
+    from tinyqa.reports.dashboard_lmeval import PREFERRED, facet
+
+    rows = {(m["pack_id"], m["slice"], m["metric"]): m for m in result.metrics}
+    shown = []
+    for task in result.run["pack_ids"]:
+        for (t, slice_, metric), m in rows.items():
+            if t == task and metric in PREFERRED[:2]:
+                se = rows.get((t, slice_, f"{metric}_stderr"))
+                shown.append(f"{facet(t, slice_)} {metric} {m['value']:.3f}" + (f" ±{se['value']:.3f}" if se else ""))
+    return ", ".join(shown) or "no scores"
 
 
 lmeval_app = typer.Typer(no_args_is_help=False)
