@@ -74,6 +74,7 @@ GPU_DEFAULTS: dict[str, dict[str, object]] = {
 }
 _OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
 _QUIET_VARS = ("TQDM_DISABLE", "HF_DATASETS_DISABLE_PROGRESS_BARS", "HF_HUB_DISABLE_PROGRESS_BARS")
+CHILD_LOG = "lmeval-last-run.log"   # what lm-eval's process printed (without --verbose), under $TINYQA_CACHE_DIR/logs
 _QUESTION_KEYS = ("question", "query", "prompt", "problem", "input", "sentence", "ctx", "text")
 
 
@@ -394,6 +395,22 @@ def cpu_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) - 1)
 
 
+def _output_to(path: Path) -> None:
+    """This process's stdout and stderr (file descriptors 1 and 2) into `path`: what lm-eval and
+    the libraries print past their loggers (hf's progress bars, which pass `disable=False`
+    themselves; git's complaint outside a repository) is kept there, not on the terminal."""
+    import sys
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
 def _evaluate_here(settings: Settings, call: dict, include: str, others: list[str]) -> dict:
     """In lm-eval's child process: the environment, quiet logs, the task manager, the dataset
     mirror, the checks that need lm-eval's task index (unknown tasks, datasets the mirror
@@ -403,6 +420,8 @@ def _evaluate_here(settings: Settings, call: dict, include: str, others: list[st
     from tinyqa.suites.lmeval_tasks import needs
 
     os.environ.update(child_env(settings.allow_hub, settings.verbose))
+    if not settings.verbose:
+        _output_to(cache_dir() / "logs" / CHILD_LOG)
     mirror = Path(settings.datasets).expanduser().resolve() if settings.datasets else None
     if mirror is not None and lmeval_mirror.is_hf_cache(mirror):
         os.environ["HF_DATASETS_CACHE"] = str(mirror)

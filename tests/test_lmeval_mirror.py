@@ -202,6 +202,8 @@ def test_cli_hf_arc_easy_and_gsm8k_from_a_parquet_mirror(tinyqa_bin, cli_env, tm
                        capture_output=True, text=True, env=env, timeout=900, cwd=tmp_path)
     assert p.returncode == 0, p.stderr[-3000:]
     assert "hf ran on cpu" in p.stdout and f"datasets from the mirror {mirror.resolve()}" in p.stdout
+    assert "Running loglikelihood requests" not in p.stderr and "fatal:" not in p.stderr   # kept in the log
+    assert "Running loglikelihood requests" in (tmp_path / "cache" / "logs" / "lmeval-last-run.log").read_text()
 
     (run,) = store.read(reports, "runs").to_pylist()
     assert (run["suite"], run["pack_ids"], run["prompt_template"], run["api_base"]) == (
