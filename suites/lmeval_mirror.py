@@ -169,8 +169,9 @@ def write_dataset(out: Path, path: str, name: str | None, dataset_dict) -> dict[
 def build(tasks: list[str], out: Path, source: Path | None = None, verbose: bool = False) -> dict:
     """Mirror the datasets of lm-eval `tasks` into `out` as Parquet. Each dataset is read with
     `datasets.load_dataset` from the Hugging Face Hub, or, with `source`, offline from
-    another mirror or a Hugging Face datasets cache. Returns the manifest (also written as
-    `out/tinyqa-mirror.json`): per dataset its tasks, splits, rows and sha256. Runs in a
+    another mirror or a Hugging Face datasets cache. Returns this run's manifest: per dataset
+    its tasks, splits, rows and sha256 (`out/tinyqa-mirror.json` keeps the datasets mirrored
+    there before too, a dataset mirrored again replacing its entry). Runs in a
     child process of its own (spawned), like lm-eval's runs: the Hub settings it makes are
     its own."""
     import multiprocessing
@@ -229,6 +230,7 @@ def _build_here(tasks: list[str], out: Path, source: Path | None, verbose: bool)
                 "source": str(source) if source else "huggingface-hub",
                 "datasets_version": datasets.__version__}
     out.mkdir(parents=True, exist_ok=True)
+    earlier = _read_manifest(out)
     try:
         for (path, name), used_by in wanted.items():
             try:
@@ -243,5 +245,17 @@ def _build_here(tasks: list[str], out: Path, source: Path | None, verbose: bool)
         import shutil
 
         shutil.rmtree(cache, ignore_errors=True)
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    kept = [d for d in earlier.get("datasets", [])
+            if (d["path"], d["name"]) not in {(n["path"], n["name"]) for n in manifest["datasets"]}]
+    written = {**manifest, "tasks": list(dict.fromkeys([*earlier.get("tasks", []), *tasks])),
+               "datasets": kept + manifest["datasets"]}
+    (out / MANIFEST).write_text(json.dumps(written, indent=2) + "\n", encoding="utf-8")
     return manifest
+
+
+def _read_manifest(out: Path) -> dict:
+    """The manifest of a mirror built before into `out` (a second `mirror` run adds to it)."""
+    try:
+        return json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}

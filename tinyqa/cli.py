@@ -666,7 +666,7 @@ def lmeval_cmd(
 @lmeval_app.command("mirror")
 def lmeval_mirror_cmd(
     tasks: Annotated[str, typer.Option(help="lm-eval tasks or groups whose datasets to mirror, comma-separated.")],
-    out_dir: Annotated[Path, typer.Option("--out", help="The mirror folder (created; datasets already there are rewritten).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="The mirror folder (created, or added to: a dataset mirrored again is rewritten).")],
     source: Annotated[Optional[Path], typer.Option("--from", help="Read the datasets offline from this mirror or Hugging Face "
                                                                   "datasets cache instead of the Hub.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the datasets library's logs and progress bars.")] = False,
