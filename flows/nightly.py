@@ -5,11 +5,15 @@ Configured in tinyqa.toml:
 [nightly]
 models = ["local", "openai/gpt-4o-mini"]
 packs = ["core_en", "core_fr"]          # default: every shipped pack
-lmeval_tasks = ["tinyqa_core_en"]       # default: none
+lmeval_tasks = ["tinyqa_core_en", "arc_easy", "gsm8k"]   # default: none
+lmeval_backend = "hf"                   # default local-chat-completions; hf scores multiple choice
+lmeval_datasets = "/data/lmeval-mirror" # default $TINYQA_DATASETS (`tinyqa lmeval mirror` builds it)
+lmeval_limit = 200                      # docs per task (default: all)
 ```
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,25 +53,37 @@ class NightlyResult:
 @flow(name="nightly")
 def nightly(models: list[str] | None = None, packs: list[str] | None = None,
             lmeval_tasks: list[str] | None = None, reports: str = str(Path("reports")),
-            site: str | None = "site") -> NightlyResult:
+            site: str | None = "site", lmeval_backend: str | None = None,
+            lmeval_datasets: str | None = None, lmeval_limit: float | None = None) -> NightlyResult:
     """Check the packs, then fan tiny QA out over model × pack (no response cache: the point is
-    to ask again), run drift per model tokenizer and lm-eval per model, then build the dashboard."""
+    to ask again), run drift per model tokenizer and lm-eval per model (its tasks from the
+    dataset mirror when one is set), then build the dashboard."""
     cfg = config.load()[0].nightly
     models = models or cfg.models or ["local"]
     packs = packs or cfg.packs or shipped_ids()
     lmeval_tasks = lmeval_tasks if lmeval_tasks is not None else cfg.lmeval_tasks or []
     require_valid(validate_packs(packs))
+    lmeval_runs = []
+    if lmeval_tasks:
+        from tinyqa.suites import lmeval
+
+        datasets = lmeval_datasets or cfg.lmeval_datasets or os.environ.get("TINYQA_DATASETS") or None
+        lmeval_runs = [lmeval.Settings(model=m, tasks=tuple(lmeval_tasks), datasets=datasets,
+                                       api_base=config.model_settings(m).get("api_base"),
+                                       backend=lmeval_backend or cfg.lmeval_backend or "local-chat-completions",
+                                       limit=lmeval.parse_limit(lmeval_limit or cfg.lmeval_limit)) for m in models]
+        for s in lmeval_runs:   # a bad setting fails now, not after the tiny packs
+            lmeval.check(s)
     qa_futures = [tiny_qa.submit(m, [p], use_cache=False, reports=reports) for m in models for p in packs]
     drift_futures = []
     for tok in sorted({t for m in models if (t := tokenizers.for_model(m))}):
         base = drift_suite.shipped_baseline(tok)
         drift_futures.append(tokenizer_drift.submit(tok, packs, str(base) if base else None, reports))
     result = NightlyResult()
-    if lmeval_tasks:
+    if lmeval_runs:
         from tinyqa.flows.lmeval import lmeval_task
-        from tinyqa.suites.lmeval import Settings
 
-        result.lmeval = [lmeval_task(Settings(model=m, tasks=tuple(lmeval_tasks)), reports) for m in models]
+        result.lmeval = [lmeval_task(s, reports) for s in lmeval_runs]
     result.qa = [f.result() for f in qa_futures]
     result.drift = [f.result() for f in drift_futures]
     if site:

@@ -8,6 +8,8 @@ HTML escaping. What it shows, all read through DuckDB views over the store:
 - the latest tiny QA status per model and pack (with the verdict of an exact McNemar test
   on the items that flipped since the model's previous run);
 - accuracy over time per pack and per language, with the 95% Wilson bands of the metrics table;
+- the lm-eval suites beside them (reports/dashboard_lmeval.py): each task's score over time
+  with its ± 1.96·stderr band, and the latest scores;
 - the items that flipped between the last two runs of each model;
 - a tokenizer drift summary (the drift table's latest run per tokenizer);
 - latency, tokens and cost per run.
@@ -26,7 +28,7 @@ import pyarrow.fs as pafs
 
 from tinyqa.errors import InputError
 from tinyqa.files import write_atomic
-from tinyqa.reports import store
+from tinyqa.reports import dashboard_lmeval, store
 from tinyqa.settings import cache_dir
 from tinyqa.suites.gate import Thresholds, judge, thresholds
 from tinyqa.suites.scoring import LABELS, PROPORTIONS
@@ -63,6 +65,9 @@ class Dashboard:
     drift: list[dict] = field(default_factory=list)         # latest run per tokenizer, per language
     drift_metrics: list[str] = field(default_factory=list)  # the drift suite's metric names present
     perf: list[dict] = field(default_factory=list)
+    n_lmeval_runs: int = 0
+    lmeval: list[dict] = field(default_factory=list)          # latest lm-eval scores per model and task
+    lmeval_metrics: list[str] = field(default_factory=list)   # the lm-eval scores shown, headline first
     charts: dict[str, dict] = field(default_factory=dict)
     verdicts: dict[str, int] = field(default_factory=dict)
     has_cost: bool = False
@@ -105,7 +110,8 @@ def gather(reports: Path | str, rule: Thresholds | None = None) -> Dashboard:
     d = Dashboard(store=str(reports), generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                   rule=rule or Thresholds())
     runs = _rows(con, """
-        select run_id, epoch_ms(started_at) as t, suite, model, coalesce(prompt_template, '') as tpl, status
+        select run_id, epoch_ms(started_at) as t, suite, model, coalesce(prompt_template, '') as tpl, status,
+               pack_ids
         from runs order by started_at, run_id""")
     d.n_runs = len(runs)
     if runs:
@@ -165,7 +171,21 @@ def gather(reports: Path | str, rule: Thresholds | None = None) -> Dashboard:
     d.drift = _drift_latest([r | {"t": started.get(r["run_id"])} for r in drift], drift_metrics)
     d.drift_metrics = _drift_metric_names(d.drift)
 
-    d.charts = _charts(d, pack_rows, lang_rows, perf, colors)
+    lm_runs = {r["run_id"]: r | {"tasks": set(r["pack_ids"] or []), "when": _when(r["t"])}
+               for r in runs if r["suite"] == dashboard_lmeval.SUITE}
+    d.n_lmeval_runs = len(lm_runs)
+    _label_series(lm_runs)
+    for series in sorted({r["series"] for r in lm_runs.values()} - set(colors)):
+        colors[series] = PALETTE[len(colors) % len(PALETTE)]     # a model keeps its colour across suites
+    for r in lm_runs.values():
+        r["color"] = colors[r["series"]]
+    lm_points = []
+    if lm_runs:
+        lm_metrics = _rows(con, """select run_id, pack_id, slice, metric, value, n, ci_low, ci_high from metrics
+                                   where suite = $suite and value is not null""", suite=dashboard_lmeval.SUITE)
+        lm_points, d.lmeval, d.lmeval_metrics = dashboard_lmeval.gather(lm_runs, lm_metrics)
+
+    d.charts = _charts(d, pack_rows, lang_rows, perf, colors, lm_points)
     return d
 
 
@@ -353,7 +373,7 @@ def _drift_metric_names(rows: list[dict]) -> list[str]:
 
 
 def _charts(d: Dashboard, pack_rows: list[dict], lang_rows: list[dict], perf: list[dict],
-            colors: dict[str, str]) -> dict[str, dict]:
+            colors: dict[str, str], lm_points: list[dict] | None = None) -> dict[str, dict]:
     """The Vega-Lite specs, keyed by the id of the element each is drawn into; a chart with
     no data is left out (the page says so instead)."""
     import altair as alt
@@ -370,6 +390,13 @@ def _charts(d: Dashboard, pack_rows: list[dict], lang_rows: list[dict], perf: li
     if lang_rows:
         d.windows["langs"] = trend_window(lang_rows)
         charts["chart-langs"] = _over_time(alt, color, "langs", "language", len(d.langs), d.windows["langs"])
+    if lm_points:
+        lm_series = sorted({p["series"] for p in lm_points})
+        lm_color = alt.Color("series:N", title="model", scale=alt.Scale(domain=lm_series, range=[colors[s] for s in lm_series]),
+                             legend=alt.Legend(orient="top", labelLimit=360, symbolOpacity=1, labelFontSize=12))
+        d.windows["lmeval"] = trend_window(lm_points)
+        charts["chart-lmeval"] = dashboard_lmeval.chart(alt, lm_color, len({p["facet"] for p in lm_points}),
+                                                         d.lmeval_metrics, d.windows["lmeval"])
     if perf:
         charts["chart-latency"] = _latency_chart(alt, color, trend_window(perf) > 1)
         charts["chart-cost"] = _cost_chart(alt, color, d.has_cost, trend_window(perf) > 1)
@@ -379,11 +406,11 @@ def _charts(d: Dashboard, pack_rows: list[dict], lang_rows: list[dict], perf: li
                                              len({r["lang"] for r in d.drift}) * len({r["tokenizer"] for r in d.drift}))
     data = {"latest": [{k: s[k] for k in ("series", "pack", "value", "lo", "hi", "n", "run", "when")}
                        for s in latest],
-            "packs": pack_rows, "langs": lang_rows,
+            "packs": pack_rows, "langs": lang_rows, "lmeval": lm_points or [],
             "perf": [{k: p[k] for k in ("series", "t", "run_id", "p50", "p95", "tokens", "cost", "n")} for p in perf],
             "drift": [{k: r[k] for k in ("tokenizer", "lang", "n", "changed", "share", "tokens", "run_id")}
                       | {"fertility": r["metrics"].get("fertility")} for r in d.drift]}
-    names = {"chart-latest": "latest", "chart-packs": "packs", "chart-langs": "langs",
+    names = {"chart-latest": "latest", "chart-packs": "packs", "chart-langs": "langs", "chart-lmeval": "lmeval",
              "chart-latency": "perf", "chart-cost": "perf", "chart-drift": "drift"}
     specs = {}
     for cid, chart in charts.items():

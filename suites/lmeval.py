@@ -6,7 +6,8 @@ writes them), with lm-eval's version, the cross-check and timings in its details
 
 - backends: `local-chat-completions` and `local-completions` against any OpenAI-compatible
   endpoint (`--model local` serves the embedded model and points lm-eval at it), `hf` and
-  `vllm` on GPU workers (`pretrained=` a local folder, or a Hub id with `allow_hub`);
+  `vllm` (`pretrained=` a local folder, a GGUF file or `local`, the embedded model's GGUF, or
+  a Hub id with `allow_hub`): `hf` on a GPU when the worker has one, else on the CPU;
 - tasks: any lm-eval task or group (`mmlu`, `arc_easy`, `gsm8k`, ...) and tinyqa packs as
   lm-eval tasks: `tinyqa_<pack_id>` (`-` made `_`) or a pack folder path. Those packs are
   exported by `tinyqa.export` (format `lm-eval`) into a temporary folder under
@@ -16,7 +17,11 @@ writes them), with lm-eval's version, the cross-check and timings in its details
   touch the caller's process, where other runs may go on (the nightly): there the Hub is
   offline (HF_HUB_OFFLINE, HF_DATASETS_OFFLINE, TRANSFORMERS_OFFLINE) unless `allow_hub`, and
   its logs and progress bars are quiet unless `verbose`. A dataset or model missing from the
-  local caches is an InputError that names it.
+  local caches is an InputError that names it;
+- datasets from a mirror (`datasets`, suites/lmeval_mirror.py): lm-eval's standard tasks read
+  their data from a local folder, their definitions unchanged; what the mirror lacks is named
+  before the model loads. Log-likelihood tasks (multiple choice) on a backend that cannot score
+  them are refused with the reason (`loglikelihood_problem`).
 
 lm-eval is imported only in that child: it costs seconds to import and the rest of tinyqa
 must not pay for it.
@@ -50,6 +55,7 @@ from tinyqa.export import lm_eval_task as task_name
 from tinyqa.pack import Pack, resolve_packs, shipped_ids
 from tinyqa.settings import cache_dir
 from tinyqa.suites import scoring
+from tinyqa.suites.lmeval_tasks import TaskNeed
 from tinyqa.suites.result import RunResult
 from tinyqa.suites.stats import wilson
 
@@ -60,13 +66,15 @@ GPU_BACKENDS = ("hf", "vllm")
 BACKENDS = API_BACKENDS + GPU_BACKENDS
 OPENAI_BASE = "https://api.openai.com/v1"
 TASK_PREFIX = "tinyqa_"
-# Model arguments the GPU backends get unless `model_args` says otherwise.
+# Model arguments the GPU backends get unless `model_args` says otherwise (hf's device: see
+# build_call).
 GPU_DEFAULTS: dict[str, dict[str, object]] = {
-    "hf": {"dtype": "auto", "device": "cuda"},
+    "hf": {"dtype": "auto"},
     "vllm": {"dtype": "auto", "tensor_parallel_size": 1, "gpu_memory_utilization": 0.9},
 }
 _OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
 _QUIET_VARS = ("TQDM_DISABLE", "HF_DATASETS_DISABLE_PROGRESS_BARS", "HF_HUB_DISABLE_PROGRESS_BARS")
+CHILD_LOG = "lmeval-last-run.log"   # what lm-eval's process printed (without --verbose), under $TINYQA_CACHE_DIR/logs
 _QUESTION_KEYS = ("question", "query", "prompt", "problem", "input", "sentence", "ctx", "text")
 
 
@@ -74,7 +82,9 @@ class Settings(BaseModel):
     """One lm-eval run (the lm-eval flow's one parameter besides the store). `model` is `local`
     (the embedded model), a model name the endpoint at `api_base` serves (a LiteLLM-style
     `openai/NAME` is sent as `NAME`; `openai/NAME` without `api_base` goes to api.openai.com),
-    or for `hf`/`vllm` a local model folder (a Hub id with `allow_hub`). `model_args` are
+    or for `hf`/`vllm` a local model folder, a GGUF file or `local` (the embedded model's GGUF;
+    a Hub id with `allow_hub`). `device` is hf's (default: cuda when the worker has a GPU, else
+    cpu). `datasets` is a dataset mirror folder (suites/lmeval_mirror.py). `model_args` are
     lm-eval model arguments that extend or override the ones tinyqa builds
     (`max_model_len=4096`, `dtype=bfloat16`, `tokenizer=/models/x`, ...). `api_base` is a
     secret: Prefect records it as `**********` (a base URL can hold credentials)."""
@@ -92,6 +102,8 @@ class Settings(BaseModel):
     chat_template: bool | None = None          # default: on for chat completions only
     concurrency: int | None = None             # requests in flight (default 1 local, 8 else)
     allow_hub: bool = False
+    datasets: str | None = None                # a dataset mirror folder
+    device: str | None = None                  # hf: cuda, cuda:1, cpu, ... (default: cuda if any)
     model_args: dict[str, object] = Field(default_factory=dict)
     verbose: bool = False                      # lm-eval's logs and progress bars
 
@@ -137,9 +149,6 @@ def check(settings: Settings) -> tuple[dict[str, Pack], list[str]]:
     chat template, the tinyqa packs and (offline) the local model. Returns split_tasks()."""
     if settings.backend not in BACKENDS:
         raise InputError(f"--backend: {settings.backend!r} is not one of {', '.join(BACKENDS)}")
-    if settings.model == LOCAL and settings.backend not in API_BACKENDS:
-        raise InputError(f"--model local is served over HTTP: use --backend {' or '.join(API_BACKENDS)} "
-                         f"(--backend {settings.backend} takes a local model folder)")
     if settings.backend == "local-chat-completions" and settings.chat_template is False:
         raise InputError("--no-chat-template: local-chat-completions sends chat messages; "
                          "lm-eval needs the chat template applied (use local-completions for plain prompts)")
@@ -151,13 +160,38 @@ def check(settings: Settings) -> tuple[dict[str, Pack], list[str]]:
         api_base(settings)
     if settings.limit is not None and settings.limit <= 0:
         raise InputError(f"--limit: {settings.limit} is not positive")
-    if settings.backend in GPU_BACKENDS and not settings.allow_hub:
+    if settings.device is not None and settings.backend != "hf":
+        raise InputError(f"--device is hf's (--backend {settings.backend} places the model itself)")
+    gguf = gguf_file(settings)   # an embedded model that is not installed is named here
+    if settings.backend in GPU_BACKENDS and not settings.allow_hub and gguf is None:
         check_model_offline(str(settings.model_args.get("pretrained", settings.model)))
-    if settings.model == LOCAL:
+    if settings.model == LOCAL and settings.backend in API_BACKENDS:
         from tinyqa.models import local
 
         local.gguf_path()
+    if settings.datasets is not None:
+        root = Path(settings.datasets).expanduser()
+        if not root.is_dir():
+            raise InputError(f"--datasets {settings.datasets}: no such folder (a dataset mirror: "
+                             "`tinyqa lmeval mirror --tasks … --out DIR` builds one)")
     return split_tasks(settings.tasks)
+
+
+def gguf_file(settings: Settings) -> Path | None:
+    """The GGUF file an `hf`/`vllm` run loads: the embedded model's for `local`, or the `.gguf`
+    path given; None for a model folder or Hub id. A missing file is an InputError."""
+    if settings.backend not in GPU_BACKENDS:
+        return None
+    if settings.model == LOCAL:
+        from tinyqa.models import local
+
+        return local.gguf_path()
+    if settings.model.lower().endswith(".gguf"):
+        path = Path(settings.model).expanduser()
+        if not path.is_file():
+            raise InputError(f"--model {settings.model}: no such GGUF file")
+        return path.resolve()
+    return None
 
 
 def check_model_offline(pretrained: str) -> None:
@@ -232,11 +266,13 @@ def parse_model_args(text: str | None) -> dict[str, object]:
 
 # --- the lm-eval call ----------------------------------------------------------------------
 
-def build_call(settings: Settings, base_url: str | None = None) -> dict:
+def build_call(settings: Settings, base_url: str | None = None, device: str | None = None) -> dict:
     """The keyword arguments of `lm_eval.simple_evaluate` for `settings` (all but
     `task_manager`): `model` (the backend), `model_args` (a dict), `tasks` (task names) and
     the run settings. `base_url` is the endpoint's base for API backends (default:
-    api_base(settings)). Nothing is imported or started."""
+    api_base(settings)). `device` is where hf runs when `settings.device` does not say
+    (default cuda; lm-eval's child passes cpu on a machine without a GPU): batches are sized
+    automatically on a GPU, one at a time on a CPU. Nothing is imported or started."""
     if settings.backend in API_BACKENDS:
         base = base_url or api_base(settings)
         name = settings.model
@@ -257,10 +293,21 @@ def build_call(settings: Settings, base_url: str | None = None) -> dict:
             model_args.update(tokenizer_backend="none", tokenized_requests=False)
         batch_size = 1 if settings.backend == "local-chat-completions" else (settings.batch_size or 1)
     else:
-        model_args = {"pretrained": settings.model, **GPU_DEFAULTS[settings.backend]}
+        gguf = gguf_file(settings)
+        if gguf is None:
+            model_args = {"pretrained": settings.model}
+        elif settings.backend == "hf":      # transformers reads (and dequantizes) the GGUF
+            model_args = {"pretrained": str(gguf.parent), "gguf_file": gguf.name}
+        else:                               # vLLM takes the file itself
+            model_args = {"pretrained": str(gguf)}
+        model_args.update(GPU_DEFAULTS[settings.backend])
+        on_gpu = True
+        if settings.backend == "hf":
+            model_args["device"] = settings.device or device or "cuda"
+            on_gpu = not str(settings.model_args.get("device", model_args["device"])).startswith("cpu")
         if settings.backend == "vllm":
             model_args["seed"] = settings.seed
-        batch_size = settings.batch_size or "auto"
+        batch_size = settings.batch_size or ("auto" if on_gpu else 1)
     model_args.update(settings.model_args)
     packs, others = split_tasks(settings.tasks)
     return {
@@ -289,8 +336,9 @@ def _input_error(e: Exception, settings: Settings, others: list[str]) -> InputEr
     m = _MISSING_DATASET.search(text)
     if m:
         return InputError(f"lm-eval dataset {m.group(1) or m.group(2)!r} (--tasks {','.join(others)}) is not "
-                          "in the local Hugging Face cache: run once with --allow-hub on a machine that "
-                          "may download, or point HF_DATASETS_CACHE at a cache that has it")
+                          "in the local Hugging Face cache: pass --datasets DIR, a mirror built with "
+                          f"`tinyqa lmeval mirror --tasks {','.join(others)} --out DIR` on a machine that reaches "
+                          "the Hub, or run once with --allow-hub")
     if type(e).__name__ in ("LocalEntryNotFoundError", "OfflineModeIsEnabled") or "offline mode" in text.lower():
         return InputError(f"--model {settings.model}: a file lm-eval needs is not in the local Hugging Face "
                           f"cache and the Hub is off ({text.splitlines()[0][:200]}); pass --allow-hub or a local folder")
@@ -305,12 +353,80 @@ def _plain(value: object) -> object:
     return str(value)
 
 
+def loglikelihood_problem(settings: Settings, needs: list[TaskNeed]) -> str | None:
+    """Why `settings`' backend cannot score the log-likelihood tasks among `needs` (multiple
+    choice: ARC, HellaSwag, MMLU), as one line; None when it can or there are none."""
+    tasks = [n.task for n in needs if n.loglikelihood]
+    if not tasks or settings.backend in GPU_BACKENDS:
+        return None
+    named = f"--tasks {', '.join(tasks[:3])}{f' and {len(tasks) - 3} more' if len(tasks) > 3 else ''}"
+    if settings.backend == "local-chat-completions":
+        return (f"{named}: scored by log-likelihood, which chat completions cannot give (no prompt "
+                "log-probabilities); use --backend hf (for --model local: the same model through "
+                "transformers), or local-completions against a server that echoes them")
+    if settings.model == LOCAL:
+        return (f"{named}: scored by log-likelihood, and llama.cpp's server (llama-cpp-python) returns "
+                "the prompt's log-probabilities one token off and without the continuation's last "
+                "token, so every choice would be scored wrong; use --backend hf --model local (the same "
+                "model through transformers)")
+    if "tokenizer" not in settings.model_args:
+        return (f"{named}: scored by log-likelihood; through local-completions lm-eval needs the model's "
+                "tokenizer to find the continuation in the echoed prompt: --model-args tokenizer=FOLDER, "
+                "and a server that returns prompt log-probabilities (echo with logprobs, as vLLM's does)")
+    return None
+
+
+def _device(settings: Settings) -> str | None:
+    """Where hf runs when nothing says: cuda when torch sees a GPU, else cpu (None: said, or
+    another backend)."""
+    if settings.backend != "hf" or settings.device or "device" in settings.model_args:
+        return None
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def cpu_threads() -> int:
+    """torch's threads for hf on the CPU: $OMP_NUM_THREADS, else one core fewer than the
+    process may use (tinyqa's own process, Prefect's API and the rest need one; on 2 busy
+    cores two torch threads made a forward pass ten times slower than one, measured)."""
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    return max(1, len(os.sched_getaffinity(0)) - 1)
+
+
+def _output_to(path: Path) -> None:
+    """This process's stdout and stderr (file descriptors 1 and 2) into `path`: what lm-eval and
+    the libraries print past their loggers (hf's progress bars, which pass `disable=False`
+    themselves; git's complaint outside a repository) is kept there, not on the terminal."""
+    import sys
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
 def _evaluate_here(settings: Settings, call: dict, include: str, others: list[str]) -> dict:
-    """In lm-eval's child process: the environment, quiet logs, the task manager, the call;
-    the results as JSON-able data. Errors the user can fix come back as InputError."""
+    """In lm-eval's child process: the environment, quiet logs, the task manager, the dataset
+    mirror, the checks that need lm-eval's task index (unknown tasks, datasets the mirror
+    lacks, log-likelihood on a backend that cannot give it), hf's device, the call; the
+    results as JSON-able data. Errors the user can fix come back as InputError."""
+    from tinyqa.suites import lmeval_mirror
+    from tinyqa.suites.lmeval_tasks import needs
+
     os.environ.update(child_env(settings.allow_hub, settings.verbose))
     if not settings.verbose:
-        for name in ("lm_eval", "lm-eval", "datasets", "huggingface_hub"):
+        _output_to(cache_dir() / "logs" / CHILD_LOG)
+    mirror = Path(settings.datasets).expanduser().resolve() if settings.datasets else None
+    if mirror is not None and lmeval_mirror.is_hf_cache(mirror):
+        os.environ["HF_DATASETS_CACHE"] = str(mirror)
+    if not settings.verbose:
+        for name in ("lm_eval", "lm-eval", "datasets", "huggingface_hub", "transformers"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
     import lm_eval
     from lm_eval.tasks import TaskManager
@@ -319,6 +435,26 @@ def _evaluate_here(settings: Settings, call: dict, include: str, others: list[st
     unknown = [t for t in others if t not in manager.all_tasks]
     if unknown:
         raise InputError(f"--tasks: unknown lm-eval task(s) {', '.join(unknown)} (`lm_eval ls tasks` lists them)")
+    task_needs = needs(manager.task_index, others)
+    problem = loglikelihood_problem(settings, task_needs)
+    if problem:
+        raise InputError(problem)
+    if mirror is not None:
+        lacking = lmeval_mirror.missing(mirror, task_needs)
+        if lacking:
+            raise InputError(lmeval_mirror.missing_message(settings.datasets, lacking, others))
+        if not lmeval_mirror.is_hf_cache(mirror):
+            lmeval_mirror.install(mirror, cache_dir() / "datasets")
+    device = _device(settings)
+    if device is not None:
+        call = {**call, **{k: v for k, v in build_call(settings, device=device).items()
+                           if k in ("model_args", "batch_size")}}
+    threads = None
+    if settings.backend == "hf" and str(call["model_args"].get("device")).startswith("cpu"):
+        import torch
+
+        threads = cpu_threads()
+        torch.set_num_threads(threads)
     try:
         results = lm_eval.simple_evaluate(**call, task_manager=manager)
     except (InputError, InfraError):
@@ -331,6 +467,10 @@ def _evaluate_here(settings: Settings, call: dict, include: str, others: list[st
                          f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}") from None
     if not results:
         raise InfraError("lm-eval returned no results (not the main process of a distributed run?)")
+    results["tinyqa"] = {"device": device or settings.device or call["model_args"].get("device"),
+                         "threads": threads,
+                         "batch_size": call["batch_size"],
+                         "output_types": {n.task: n.output_type for n in task_needs}}
     return json.loads(json.dumps(results, default=_plain))
 
 
@@ -588,8 +728,8 @@ def _configs_hash(results: dict) -> str:
 @contextlib.contextmanager
 def _endpoint(settings: Settings) -> Iterator[str | None]:
     """The base URL lm-eval calls: the embedded model served for the run, the given
-    api_base, or None for GPU backends."""
-    if settings.model == LOCAL:
+    api_base, or None for hf and vllm (they load the model themselves)."""
+    if settings.model == LOCAL and settings.backend in API_BACKENDS:
         from tinyqa.models import local
 
         with local.serve() as base:
@@ -612,12 +752,30 @@ def run(settings: Settings) -> RunResult:
         eval_s = time.perf_counter() - t_eval
     others = split_tasks(settings.tasks)[1]
     agree = agreement(results, packs)
+    ran = results.get("tinyqa", {})
+    notes = run_notes(settings, ran.get("device"), ran.get("threads"))
     row = runinfo.run_row(
         run_id, started, SUITE, settings.model, pack_ids=[*packs, *others], status="complete",
         api_base=None if settings.model == LOCAL or settings.backend in GPU_BACKENDS else base,
         prompt_template=f"lm-eval/{settings.backend}{'+chat' if settings.chat else ''}",
-        prompt_hash=_configs_hash(results))
+        prompt_hash=_configs_hash(results), notes=notes)
     return RunResult(row, items=items_rows(run_id, results, packs),
-                     metrics=metrics_rows(run_id, results) + agreement_rows(run_id, agree),
+                     metrics=metrics_rows(run_id, results) + agreement_rows(run_id, agree), notices=notes,
                      details={"agreement": agree, "lm_eval_version": results.get("lm_eval_version"),
+                              "device": ran.get("device"), "batch_size": ran.get("batch_size"),
+                              "output_types": ran.get("output_types", {}),
                               "timings": {"total_s": time.perf_counter() - t0, "lm_eval_s": eval_s}})
+
+
+def run_notes(settings: Settings, device: str | None, threads: int | None = None) -> list[str]:
+    """What a reader of the run should know about where its model and data came from."""
+    notes = []
+    gguf = gguf_file(settings)
+    if gguf is not None:
+        notes.append(f"{settings.backend} loaded the GGUF file {gguf.name} (transformers dequantizes it)"
+                     if settings.backend == "hf" else f"vllm loaded the GGUF file {gguf.name}")
+    if settings.backend == "hf" and device:
+        notes.append(f"hf ran on {device}" + (f" ({threads} thread{'s' if threads > 1 else ''})" if threads else ""))
+    if settings.datasets:
+        notes.append(f"datasets from the mirror {Path(settings.datasets).expanduser().resolve()}")
+    return notes

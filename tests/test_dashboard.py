@@ -45,10 +45,37 @@ def _metrics(run_id, pack_id, rows):
     return out
 
 
+LMEVAL_MODELS = {"local": 0.55, "openai/gpt-4o-mini": 0.8}
+
+
+def _lmeval_metrics(run_id, k, skill):
+    """An lm-eval run's metrics rows as suites/lmeval.metrics_rows writes them: arc_easy (acc,
+    acc_norm), gsm8k (two filters), the group mmlu with a subtask, and a perplexity."""
+    rows = []
+
+    def add(task, filt, metric, value, se, n):
+        ci = (max(0.0, value - 1.96 * se), min(1.0, value + 1.96 * se))
+        rows.append({"run_id": run_id, "suite": "lmeval", "pack_id": task, "slice": f"filter={filt}", "metric": metric,
+                     "value": value, "n": n, "ci_low": ci[0], "ci_high": ci[1]})
+        rows.append({"run_id": run_id, "suite": "lmeval", "pack_id": task, "slice": f"filter={filt}",
+                     "metric": f"{metric}_stderr", "value": se, "n": n, "ci_low": None, "ci_high": None})
+
+    acc = round(skill + 0.01 * (k % 5), 4)
+    add("arc_easy", "none", "acc", acc, 0.0099, 2376)
+    add("arc_easy", "none", "acc_norm", round(acc - 0.05, 4), 0.0102, 2376)
+    add("gsm8k", "strict-match", "exact_match", round(skill / 4, 4), 0.011, 1319)
+    add("gsm8k", "flexible-extract", "exact_match", round(skill / 3, 4), 0.012, 1319)
+    add("mmlu", "none", "acc", round(skill - 0.1, 4), 0.004, 14042)
+    add("mmlu_anatomy", "none", "acc", 0.5, 0.04, 135)
+    rows.append({"run_id": run_id, "suite": "lmeval", "pack_id": "wikitext", "slice": "filter=none",
+                 "metric": "word_perplexity", "value": 31.5, "n": 62, "ci_low": None, "ci_high": None})
+    return rows
+
+
 def fill(root, runs_per_model=RUNS_PER_MODEL):
     """Synthetic runs of every model on both packs, every 6 hours; gpt-4o-mini gets every item
     right in its second-to-last run and wrong in its last (a clear regression), and two
-    tokenizer drift runs."""
+    tokenizer drift runs; lm-eval runs of two models every other 6 hours."""
     rng = random.Random(11)
     start = datetime(2026, 10, 1, tzinfo=timezone.utc)
     for k in range(runs_per_model):
@@ -81,6 +108,16 @@ def fill(root, runs_per_model=RUNS_PER_MODEL):
             store.write(root, "items", items, run_id, date)
             store.write(root, "metrics", metrics, run_id, date)
             store.write(root, "runs", [run], run_id, date)
+        for j, (model, skill) in enumerate(LMEVAL_MODELS.items()):
+            if k % 2:
+                continue
+            at = start + timedelta(hours=6 * k, minutes=30 + j)
+            run_id = f"{at:%Y%m%dT%H%M%SZ}-lm{j:04x}"
+            run = {"run_id": run_id, "started_at": at, "finished_at": at + timedelta(minutes=40), "suite": "lmeval",
+                   "model": model, "prompt_template": "lm-eval/hf" if model == "local" else "lm-eval/local-completions",
+                   "pack_ids": ["arc_easy", "gsm8k", "mmlu", "wikitext"], "trigger": "nightly", "status": "complete"}
+            store.write(root, "metrics", _lmeval_metrics(run_id, k, skill), run_id, f"{at:%Y-%m-%d}")
+            store.write(root, "runs", [run], run_id, f"{at:%Y-%m-%d}")
     for j, tokenizer in enumerate(("local", "tiktoken:o200k_base", "no-baseline")):
         run_id = f"drift-{j}"
         based = tokenizer != "no-baseline"
@@ -117,8 +154,9 @@ def test_page_has_every_section_and_chart(built):
     root, page, html = built
     d = dashboard.gather(root)
     assert d.n_qa_runs == RUNS_PER_MODEL * len(MODELS)
-    assert set(d.charts) == {"chart-latest", "chart-packs", "chart-langs", "chart-latency", "chart-cost", "chart-drift"}
-    for section in ("status", "packs", "langs", "flips", "drift", "perf"):
+    assert set(d.charts) == {"chart-latest", "chart-packs", "chart-langs", "chart-lmeval", "chart-latency",
+                             "chart-cost", "chart-drift"}
+    for section in ("status", "packs", "langs", "lmeval", "flips", "drift", "perf"):
         assert f'<section id="{section}">' in html
     assert len(d.status) == len(MODELS) * len(PACKS)
     status = {(s["series"], s["pack"]): s for s in d.status}
@@ -137,6 +175,39 @@ def test_page_has_every_section_and_chart(built):
     assert drift[("local", "fr")]["metrics"] == {"fertility": 1.3, "split_word_rate": 0.1}
     assert d.drift_metrics == ["fertility", "split_word_rate"]
     assert d.has_cost and d.verdicts["worse"] >= 1
+
+
+def test_lmeval_suites_beside_the_packs(built):
+    """lm-eval's tasks as panels (a group once, its subtasks and perplexities left out), each
+    point with its ± 1.96·stderr band, the latest scores per model and task in the table, and
+    a model's colour the same in both suites."""
+    root, _, html = built
+    d = dashboard.gather(root)
+    assert d.n_lmeval_runs == len(LMEVAL_MODELS) * RUNS_PER_MODEL // 2
+    assert d.lmeval_metrics == ["acc", "exact_match", "acc_norm"]
+    spec = d.charts["chart-lmeval"]
+    points = spec["datasets"]["lmeval"]
+    assert {p["facet"] for p in points} == {"arc_easy", "gsm8k · strict-match", "gsm8k · flexible-extract", "mmlu"}
+    shown = {(p["facet"], p["shown"]) for p in points if p["metric"] == "headline"}   # the default view
+    assert shown == {("arc_easy", "acc"), ("gsm8k · strict-match", "exact_match"),
+                     ("gsm8k · flexible-extract", "exact_match"), ("mmlu", "acc")}
+    for p in points:
+        assert p["lo"] == pytest.approx(max(0, p["v"] - 1.96 * p["se"]), abs=1e-4)
+        assert p["hi"] == pytest.approx(min(1, p["v"] + 1.96 * p["se"]), abs=1e-4)
+    assert len([p for p in points if p["series"] == "local" and p["facet"] == "arc_easy"
+                and p["metric"] == "acc"]) == RUNS_PER_MODEL // 2
+    rows = {(r["series"], r["facet"]): r for r in d.lmeval}
+    assert len(rows) == len(LMEVAL_MODELS) * 4
+    arc = rows[("local", "arc_easy")]
+    last_k = RUNS_PER_MODEL - 2
+    assert (arc["metric"], arc["value"], arc["se"], arc["backend"]) == ("acc", round(0.55 + 0.01 * (last_k % 5), 4),
+                                                                          0.0099, "hf")
+    assert arc["others"] == [("acc_norm", round(arc["value"] - 0.05, 4), 0.0102)] and arc["runs"] == RUNS_PER_MODEL // 2
+    assert arc["delta"] == pytest.approx(0.01 * (last_k % 5) - 0.01 * ((last_k - 2) % 5))
+    assert rows[("openai/gpt-4o-mini", "gsm8k · strict-match")]["metric"] == "exact_match"
+    qa_color = {s["series"]: s["color"] for s in d.status}
+    assert arc["color"] == qa_color["local"]
+    assert 'href="#lmeval"' in html and "gsm8k · flexible-extract" in html and "word_perplexity" not in html
 
 
 def test_all_text_is_escaped(built):
@@ -199,7 +270,8 @@ def test_page_draws_in_headless_chromium(built, tmp_path):
     dom = _chromium(page, tmp_path, "--dump-dom").stdout
     n_charts = len(dashboard.gather(built[0]).charts)
     assert f'data-charts-drawn="{n_charts}"' in dom and 'data-charts-failed="0"' in dom, dom[-2000:]
-    for chart_id in ("chart-latest", "chart-packs", "chart-langs", "chart-latency", "chart-cost", "chart-drift"):
+    for chart_id in ("chart-latest", "chart-packs", "chart-langs", "chart-lmeval", "chart-latency", "chart-cost",
+                     "chart-drift"):
         tail = dom.split(f'id="{chart_id}"', 1)[1][:3000]
         assert re.search(r"<svg[^>]*class=\"marks\"", tail), chart_id   # vega drew it as SVG
     assert f"<title>{TITLE}</title>" in dom  # the item's <script> never ran

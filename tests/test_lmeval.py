@@ -60,7 +60,7 @@ def test_api_calls_reach_the_endpoint_offline():
 
 
 @pytest.mark.parametrize("settings, message", [
-    (Settings(model="local", tasks=("tinyqa_core_en",), backend="hf"), "--model local is served over HTTP"),
+    (Settings(model="local", tasks=("tinyqa_core_en",), backend="vllm", device="cuda"), "--device is hf's"),
     (Settings(model="/nowhere/model", tasks=("mmlu",), backend="vllm"), "not a local model folder"),
     (Settings(model="local", tasks=("tinyqa_nosuch",)), "'tinyqa_nosuch' is not a shipped tinyqa pack"),
     (Settings(model="local", tasks=(" ",)), "at least one"),

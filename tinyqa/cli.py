@@ -493,6 +493,9 @@ def nightly(
     models: Annotated[Optional[str], typer.Option(help="Models, comma-separated (default: tinyqa.toml [nightly], else local).")] = None,
     packs: Annotated[Optional[str], typer.Option(help="Packs, comma-separated (default: tinyqa.toml [nightly], else every shipped pack).")] = None,
     lmeval_tasks: Annotated[Optional[str], typer.Option(help="lm-eval tasks per model, comma-separated (default: tinyqa.toml [nightly], else none).")] = None,
+    lmeval_backend: Annotated[Optional[str], typer.Option(help="lm-eval's backend (default: tinyqa.toml [nightly], else local-chat-completions; hf scores multiple choice).")] = None,
+    lmeval_datasets: Annotated[Optional[str], typer.Option(help="lm-eval's dataset mirror (default: tinyqa.toml [nightly], else $TINYQA_DATASETS).")] = None,
+    lmeval_limit: Annotated[Optional[float], typer.Option(help="lm-eval docs per task (default: tinyqa.toml [nightly], else all).")] = None,
     task_runner: Annotated[Optional[str], typer.Option(help="thread, dask, dask://HOST:PORT, ray or ray://HOST:PORT (default $TINYQA_TASK_RUNNER, else thread).")] = None,
     reports: Reports = DEFAULT_REPORTS,
     site: Annotated[Path, typer.Option(help="Dashboard folder.")] = Path("site"),
@@ -516,46 +519,79 @@ def nightly(
 
     result = nightly_flow.with_options(task_runner=fan_out)(
         models=models.split(",") if models else None, packs=packs.split(",") if packs else None,
-        lmeval_tasks=lmeval_tasks.split(",") if lmeval_tasks else None, reports=reports, site=str(site))
+        lmeval_tasks=lmeval_tasks.split(",") if lmeval_tasks else None, reports=reports, site=str(site),
+        lmeval_backend=lmeval_backend, lmeval_datasets=lmeval_datasets, lmeval_limit=lmeval_limit)
     out.print(f"nightly: {len(result.qa)} tiny QA run(s), {result.errors} item error(s); reports in {reports}/",
               markup=False)
     for d in result.drift:
         failures = d.details.get("failures")
         out.print(f"drift {d.run['model']}: {'; '.join(failures) if failures else 'no change'}", markup=False)
     for r in result.lmeval:
-        out.print(f"lm-eval {r.run['model']}: run {r.run_id}", markup=False)
+        out.print(f"lm-eval {r.run['model']} ({r.run['prompt_template'].removeprefix('lm-eval/')}): "
+                  f"{_lmeval_headlines(r)} · run {r.run_id}", markup=False)
     if result.dashboard:
         out.print(f"dashboard: {result.dashboard}", markup=False)
     raise typer.Exit(result.exit_code)
 
 
-@app.command("lmeval")
+def _lmeval_headlines(result) -> str:
+    """Each task's first score of an lm-eval run as `task score value ±stderr`."""
+    from tinyqa.reports.dashboard_lmeval import PREFERRED, facet
+
+    rows = {(m["pack_id"], m["slice"], m["metric"]): m for m in result.metrics}
+    shown = []
+    for task in result.run["pack_ids"]:
+        for (t, slice_, metric), m in rows.items():
+            if t == task and metric in PREFERRED[:2]:
+                se = rows.get((t, slice_, f"{metric}_stderr"))
+                shown.append(f"{facet(t, slice_)} {metric} {m['value']:.3f}" + (f" ±{se['value']:.3f}" if se else ""))
+    return ", ".join(shown) or "no scores"
+
+
+lmeval_app = typer.Typer(no_args_is_help=False)
+app.add_typer(lmeval_app, name="lmeval")
+DatasetsOpt = Annotated[Optional[str], typer.Option(
+    "--datasets", envvar="TINYQA_DATASETS", show_envvar=True,
+    help="A dataset mirror folder (`tinyqa lmeval mirror` builds one) or a Hugging Face datasets cache: "
+         "lm-eval's tasks read their data there, offline.")]
+
+
+@lmeval_app.callback(invoke_without_command=True)
 def lmeval_cmd(
-    model: Annotated[str, typer.Option(help="`local` (the embedded model), the model an --api-base server serves "
-                                            "(openai/NAME sends NAME), or a model folder for hf/vllm.")],
-    tasks: Annotated[str, typer.Option(help="lm-eval tasks and tinyqa packs (tinyqa_core_en or a pack folder), comma-separated.")],
+    ctx: typer.Context,
+    model: Annotated[Optional[str], typer.Option(help="`local` (the embedded model), the model an --api-base server serves "
+                                                      "(openai/NAME sends NAME), or for hf/vllm a model folder or GGUF file.")] = None,
+    tasks: Annotated[Optional[str], typer.Option(help="lm-eval tasks and tinyqa packs (tinyqa_core_en or a pack folder), comma-separated.")] = None,
     api_base: Annotated[Optional[str], typer.Option(help="Base URL of an OpenAI-compatible server (…/v1).")] = None,
     backend: Annotated[str, typer.Option(help="local-chat-completions, local-completions, hf or vllm.")] = "local-chat-completions",
+    datasets: DatasetsOpt = None,
     limit: Annotated[Optional[float], typer.Option(help="Docs per task (a fraction of each below 1).")] = None,
-    batch_size: Annotated[Optional[str], typer.Option(help="A number, auto or auto:N (default 1 on API backends, auto on GPU).")] = None,
+    batch_size: Annotated[Optional[str], typer.Option(help="A number, auto or auto:N (default 1 on API backends and the CPU, auto on a GPU).")] = None,
     num_fewshot: Annotated[Optional[int], typer.Option(min=0, help="Few-shot examples (default: each task's own).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for lm-eval's samplers and the model.")] = 1234,
     chat_template: Annotated[Optional[bool], typer.Option("--chat-template/--no-chat-template", help="Apply the chat template (default: on for local-chat-completions only).")] = None,
     concurrency: Annotated[Optional[int], typer.Option(min=1, max=256, help="Requests in flight on API backends (default 1 for `local`, else 8).")] = None,
+    device: Annotated[Optional[str], typer.Option(help="hf's device: cuda, cuda:N, cpu (default: cuda when the machine has a GPU, else cpu).")] = None,
     model_args: Annotated[Optional[str], typer.Option(help="More lm-eval model arguments, k=v,k=v (override tinyqa's).")] = None,
     allow_hub: Annotated[bool, typer.Option("--allow-hub", help="Let lm-eval download datasets and models from the Hugging Face Hub.")] = False,
     reports: Reports = DEFAULT_REPORTS,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show lm-eval's and Prefect's logs and progress bars.")] = False,
 ) -> None:
     """Full lm-evaluation-harness suites (and tinyqa packs as lm-eval tasks) on any model;
-    metrics and items go to the report store. Offline unless --allow-hub."""
+    metrics and items go to the report store. Offline unless --allow-hub; datasets from
+    --datasets (`tinyqa lmeval mirror` builds that folder on a connected machine)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if model is None or tasks is None:
+        raise InputError(f"--{'model' if model is None else 'tasks'} is required "
+                         "(`tinyqa lmeval --model M --tasks T`, or `tinyqa lmeval mirror --tasks T --out DIR`)")
     from tinyqa.suites import lmeval
 
     settings = lmeval.Settings(model=model, tasks=tuple(tasks.split(",")), backend=backend, api_base=api_base,
                                limit=lmeval.parse_limit(limit), batch_size=lmeval.parse_batch_size(batch_size),
                                num_fewshot=num_fewshot, seed=seed, chat_template=chat_template,
                                concurrency=concurrency, model_args=lmeval.parse_model_args(model_args),
-                               allow_hub=allow_hub, verbose=verbose)
+                               allow_hub=allow_hub, datasets=datasets, device=device, verbose=verbose)
     lmeval.check(settings)
     startup.start_flows(verbose)
     from tinyqa.flows.lmeval import lmeval_suite
@@ -578,8 +614,40 @@ def lmeval_cmd(
         for d in a["differ"][:20]:
             out.print(f"  {d['item_id']}: {d['prediction']!r} lm-eval {'right' if d['lmeval_em'] else 'wrong'}, "
                       f"tinyqa {'right' if d['tinyqa_em'] else 'wrong'}: {d['why']}", markup=False)
+    _notes(result.notices)
     out.print(f"reports written to {reports}/ (run {result.run_id}) · lm-eval "
               f"{result.details['timings']['lm_eval_s']:.1f} s", markup=False)
+
+
+@lmeval_app.command("mirror")
+def lmeval_mirror_cmd(
+    tasks: Annotated[str, typer.Option(help="lm-eval tasks or groups whose datasets to mirror, comma-separated.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="The mirror folder (created, or added to: a dataset mirrored again is rewritten).")],
+    source: Annotated[Optional[Path], typer.Option("--from", help="Read the datasets offline from this mirror or Hugging Face "
+                                                                  "datasets cache instead of the Hub.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the datasets library's logs and progress bars.")] = False,
+) -> None:
+    """Build a dataset mirror on a machine that reaches the Hugging Face Hub: each dataset the
+    tasks load, every split as Parquet under OUT/<dataset>/<config>/, with a manifest
+    (tinyqa-mirror.json). Copy OUT to the offline machine and pass it as --datasets."""
+    from tinyqa.suites import lmeval_mirror
+
+    names = [t.strip() for t in tasks.split(",") if t.strip()]
+    if not names:
+        raise InputError("--tasks: give at least one lm-eval task (arc_easy, gsm8k, mmlu, ...)")
+    if source is not None and not source.is_dir():
+        raise InputError(f"--from {source}: no such folder")
+    manifest = lmeval_mirror.build(names, out_dir, source, verbose)
+    table = Table("dataset", "config", "tasks", "splits (rows)")
+    for d in manifest["datasets"]:
+        table.add_row(d["path"], d["name"] or "-", ", ".join(d["tasks"][:4]) + (" …" if len(d["tasks"]) > 4 else ""),
+                      ", ".join(f"{k} {v['rows']}" for k, v in d["splits"].items()))
+    out.print(table)
+    if manifest["skipped"]:
+        out.print(f"not mirrored (their data is not a Hub dataset lm-eval's config names): "
+                  f"{', '.join(manifest['skipped'])}", markup=False)
+    out.print(f"mirror written to {out_dir}/ ({len(manifest['datasets'])} dataset config(s)); run with "
+              f"--datasets {out_dir}", markup=False)
 
 
 # --- the process ----------------------------------------------------------------------------

@@ -45,6 +45,9 @@ class NightlySettings(BaseModel):
     models: list[str] | None = None
     packs: list[str] | None = None
     lmeval_tasks: list[str] | None = None
+    lmeval_backend: str | None = None       # default local-chat-completions; hf for log-likelihood tasks
+    lmeval_datasets: str | None = None      # a dataset mirror folder (default $TINYQA_DATASETS)
+    lmeval_limit: float | None = Field(default=None, gt=0)
 
 
 class PytestSettings(BaseModel):
