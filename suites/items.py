@@ -256,16 +256,12 @@ def _discrimination(a: Analysis) -> None:
 
 def measured_difficulty(authored: str | None, shares: list[float]) -> str | None:
     """The difficulty tag the measurement supports (packs/README.md, "Difficulty"): `shares`
-    are the reference models' shares of runs answering the item right (models made for the
-    item's language). An item a reference model answers (mean share at least EASY_SHARE) is
-    easy, whatever it was tagged; an item none answers keeps its tag, except that an item
-    tagged easy becomes medium. Without a reference measurement the tag stays."""
-    if not shares:
-        return authored
-    if sum(shares) / len(shares) >= EASY_SHARE:
+    are the reference models' shares of runs answering the item right. An item the reference
+    models answer (mean share at least EASY_SHARE) is easy, whatever it was tagged: the
+    references are tiny models, and what they know is common knowledge. An item they miss
+    keeps its tag: a tiny model misses easy items too, so that is no evidence of difficulty."""
+    if shares and sum(shares) / len(shares) >= EASY_SHARE:
         return "easy"
-    if max(shares) == 0 and authored == "easy":
-        return "medium"
     return authored
 
 

@@ -27,7 +27,7 @@ OTHER_PACK = {"yy-never": {"model-a": [False] * 3, "model-b": [False] * 3}}
 
 def _row(run_id, pack_id, item_id, ok):
     return {"run_id": run_id, "suite": "tinyqa", "pack_id": pack_id, "item_id": item_id, "lang": "en",
-            "category": "c", "difficulty": "easy", "question": f"Question {item_id}?", "gold": f"gold {item_id}",
+            "category": "c", "difficulty": "hard" if item_id == "xx-split" else "easy", "question": f"Question {item_id}?", "gold": f"gold {item_id}",
             "prediction": None if ok is None else ("right" if ok else "wrong"),
             "em": None if ok is None else False, "contains": ok, "em_extracted": ok,
             "latency_s": 0.1, "cached": False, "attempts": 1, "error": "Timeout: synthetic" if ok is None else None}
@@ -128,6 +128,16 @@ def test_dashboard_shows_flaky_and_never_answered_items(root, tmp_path, monkeypa
     assert '<a href="#items">' in html
 
 
+def test_the_command_lists_the_tags_the_rule_would_change(root):
+    res = CliRunner().invoke(cli.app, ["items", "--reports", str(root), "--reference", "model-b"])
+    assert res.exit_code == 0, res.output
+    changes = res.output.split("difficulty by the rule of packs/README.md, measured by model-b (1)")[1]
+    assert "core_xx/xx-split" in changes and "hard" in changes and "easy" in changes and "3/3" in changes
+    # model-a misses xx-split in every run: no evidence, the tag stays
+    res = CliRunner().invoke(cli.app, ["items", "--reports", str(root), "--reference", "model-a"])
+    assert "measured by model-a (0)" in res.output
+
+
 def test_point_biserial_is_pearson_and_needs_three_models():
     xs, ys = [1, 0, 1, 0, 1], [0.9, 0.2, 0.7, 0.4, 0.6]
     assert rules.point_biserial(xs, ys) == pytest.approx(statistics.correlation(xs, ys))
@@ -151,7 +161,7 @@ def test_series_are_model_and_template():
 
 @pytest.mark.parametrize("authored, shares, measured", [
     ("hard", [1.0], "easy"), ("medium", [0.5], "easy"), ("easy", [1.0], "easy"),
-    ("easy", [0.0], "medium"), ("hard", [0.0], "hard"), ("medium", [0.0], "medium"),
+    ("easy", [0.0], "easy"), ("hard", [0.0], "hard"), ("medium", [0.0], "medium"), ("hard", [1.0, 0.0], "easy"),
     ("hard", [0.4], "hard"), ("easy", [0.4], "easy"), ("hard", [], "hard"),
 ])
 def test_measured_difficulty(authored, shares, measured):
