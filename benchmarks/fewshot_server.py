@@ -6,7 +6,7 @@ question (measured on Gemma 3 270M: 0 of 12 core_en items with the Gemma turn fo
 llama.cpp's alpaca format 1 of 42 in core_de and core_ar, most answers an echoed
 "### Instruction:"). What a base model does is continue a document, so each request becomes a
 short few-shot document in the question's language: the qa-v1 instruction, two solved
-questions that are in no pack, then the question, and the answer is read up to the end of its
+questions that are in no pack (`--shots a` or `b`), then the question, and the answer is read up to the end of its
 line (greedy decoding, the request's seed and token budget). The question's language is read
 from the qa-v1 system instruction the request carries (English otherwise).
 
@@ -29,31 +29,50 @@ from pathlib import Path
 
 from tinyqa.suites.templates import load_template
 
-# Per language: the words for question and answer, and two solved questions (days in a week,
-# the colour of fresh snow) that no shipped pack asks.
-SHOTS: dict[str, tuple[str, str, list[tuple[str, str]]]] = {
-    "en": ("Question", "Answer", [("How many days are there in a week?", "7"), ("What colour is fresh snow?", "White")]),
-    "fr": ("Question", "Réponse", [("Combien de jours y a-t-il dans une semaine ?", "7"),
-                                   ("De quelle couleur est la neige fraîche ?", "Blanche")]),
-    "de": ("Frage", "Antwort", [("Wie viele Tage hat eine Woche?", "7"), ("Welche Farbe hat frischer Schnee?", "Weiß")]),
-    "es": ("Pregunta", "Respuesta", [("¿Cuántos días tiene una semana?", "7"), ("¿De qué color es la nieve recién caída?", "Blanca")]),
-    "pt": ("Pergunta", "Resposta", [("Quantos dias tem uma semana?", "7"), ("De que cor é a neve fresca?", "Branca")]),
-    "ru": ("Вопрос", "Ответ", [("Сколько дней в неделе?", "7"), ("Какого цвета свежий снег?", "Белого")]),
-    "tr": ("Soru", "Cevap", [("Bir haftada kaç gün vardır?", "7"), ("Taze kar ne renktir?", "Beyaz")]),
-    "ar": ("سؤال", "جواب", [("كم يومًا في الأسبوع؟", "7"), ("ما لون الثلج الطازج؟", "أبيض")]),
-    "zh": ("问题", "答案", [("一个星期有几天？", "7天"), ("新雪是什么颜色的？", "白色")]),
-    "ja": ("質問", "答え", [("一週間は何日ですか？", "7日"), ("新雪は何色ですか？", "白")]),
-    "ko": ("질문", "답", [("일주일은 며칠입니까?", "7일"), ("갓 내린 눈은 무슨 색입니까?", "흰색")]),
+# Per language: the words for question and answer, and two sets of two solved questions that
+# no shipped pack asks (a: days in a week, the colour of fresh snow; b: the wheels of a
+# bicycle, the colour of grass). Two sets measure how much an answer owes to the prompt.
+WORDS = {"en": ("Question", "Answer"), "fr": ("Question", "Réponse"), "de": ("Frage", "Antwort"),
+         "es": ("Pregunta", "Respuesta"), "pt": ("Pergunta", "Resposta"), "ru": ("Вопрос", "Ответ"),
+         "tr": ("Soru", "Cevap"), "ar": ("سؤال", "جواب"), "zh": ("问题", "答案"), "ja": ("質問", "答え"),
+         "ko": ("질문", "답")}
+SHOTS: dict[str, dict[str, list[tuple[str, str]]]] = {
+    "a": {
+        "en": [("How many days are there in a week?", "7"), ("What colour is fresh snow?", "White")],
+        "fr": [("Combien de jours y a-t-il dans une semaine ?", "7"), ("De quelle couleur est la neige fraîche ?", "Blanche")],
+        "de": [("Wie viele Tage hat eine Woche?", "7"), ("Welche Farbe hat frischer Schnee?", "Weiß")],
+        "es": [("¿Cuántos días tiene una semana?", "7"), ("¿De qué color es la nieve recién caída?", "Blanca")],
+        "pt": [("Quantos dias tem uma semana?", "7"), ("De que cor é a neve fresca?", "Branca")],
+        "ru": [("Сколько дней в неделе?", "7"), ("Какого цвета свежий снег?", "Белого")],
+        "tr": [("Bir haftada kaç gün vardır?", "7"), ("Taze kar ne renktir?", "Beyaz")],
+        "ar": [("كم يومًا في الأسبوع؟", "7"), ("ما لون الثلج الطازج؟", "أبيض")],
+        "zh": [("一个星期有几天？", "7天"), ("新雪是什么颜色的？", "白色")],
+        "ja": [("一週間は何日ですか？", "7日"), ("新雪は何色ですか？", "白")],
+        "ko": [("일주일은 며칠입니까?", "7일"), ("갓 내린 눈은 무슨 색입니까?", "흰색")],
+    },
+    "b": {
+        "en": [("How many wheels does a bicycle have?", "2"), ("What colour is grass?", "Green")],
+        "fr": [("Combien de roues a un vélo ?", "2"), ("De quelle couleur est l'herbe ?", "Verte")],
+        "de": [("Wie viele Räder hat ein Fahrrad?", "2"), ("Welche Farbe hat Gras?", "Grün")],
+        "es": [("¿Cuántas ruedas tiene una bicicleta?", "2"), ("¿De qué color es la hierba?", "Verde")],
+        "pt": [("Quantas rodas tem uma bicicleta?", "2"), ("De que cor é a relva?", "Verde")],
+        "ru": [("Сколько колёс у велосипеда?", "2"), ("Какого цвета трава?", "Зелёного")],
+        "tr": [("Bir bisikletin kaç tekerleği vardır?", "2"), ("Çimen ne renktir?", "Yeşil")],
+        "ar": [("كم عجلة للدراجة الهوائية؟", "2"), ("ما لون العشب؟", "أخضر")],
+        "zh": [("自行车有几个轮子？", "2个"), ("草是什么颜色的？", "绿色")],
+        "ja": [("自転車の車輪はいくつありますか？", "2つ"), ("草は何色ですか？", "緑")],
+        "ko": [("자전거의 바퀴는 몇 개입니까?", "2개"), ("풀은 무슨 색입니까?", "초록색")],
+    },
 }
 SEP = {"zh": "：", "ja": "："}
 
 
-def document(messages: list[dict], by_system: dict[str, str]) -> str:
+def document(messages: list[dict], by_system: dict[str, str], shots: str = "a") -> str:
     """The few-shot document for one chat request (its system and last user message)."""
     system = next((m["content"] for m in messages if m["role"] == "system"), "")
     question = [m["content"] for m in messages if m["role"] == "user"][-1]
     lang = by_system.get(system, "en")
-    q, a, shots = SHOTS[lang]
+    (q, a), shots = WORDS[lang], SHOTS[shots][lang]
     sep = SEP.get(lang, ": ")
     parts = [system] if system else []
     parts += [f"{q}{sep}{sq}\n{a}{sep}{sa}" for sq, sa in shots]
@@ -66,6 +85,7 @@ def main() -> None:
     ap.add_argument("--gguf", type=Path, help="the model file (default: Gemma 3 270M, assembled from its wheels)")
     ap.add_argument("--name", default="gemma-3-270m", help="the model name the server answers to")
     ap.add_argument("--port", type=int, default=18732)
+    ap.add_argument("--shots", choices=sorted(SHOTS), default="a", help="which solved questions the prompt shows")
     ap.add_argument("--threads", type=int, default=max(1, len(os.sched_getaffinity(0)) - 1))
     args = ap.parse_args()
     import llama_cpp
@@ -99,7 +119,7 @@ def main() -> None:
                 self._send(404, {"error": {"message": "not found"}})
                 return
             req = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-            prompt = document(req["messages"], by_system)
+            prompt = document(req["messages"], by_system, args.shots)
             with lock:
                 out = llm.create_completion(prompt, max_tokens=req.get("max_tokens") or 48, temperature=0.0,
                                             seed=req.get("seed"), stop=["\n"])

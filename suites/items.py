@@ -29,7 +29,7 @@ from tinyqa.suites.scoring import PROPORTIONS
 
 SUITE = "tinyqa"
 MIN_SERIES = 3          # series needed for a discrimination index
-EASY_SHARE = 0.5        # measured_difficulty: a reference answers the item in at least this share
+EASY_SHARE = 2 / 3      # measured_difficulty: the reference runs that must answer an easy item
 
 
 @dataclass
@@ -257,9 +257,10 @@ def _discrimination(a: Analysis) -> None:
 def measured_difficulty(authored: str | None, shares: list[float]) -> str | None:
     """The difficulty tag the measurement supports (packs/README.md, "Difficulty"): `shares`
     are the reference models' shares of runs answering the item right. An item the reference
-    models answer (mean share at least EASY_SHARE) is easy, whatever it was tagged: the
-    references are tiny models, and what they know is common knowledge. An item they miss
-    keeps its tag: a tiny model misses easy items too, so that is no evidence of difficulty."""
+    models answer (mean share at least EASY_SHARE: with two runs, both) is easy, whatever it
+    was tagged: the references are tiny models, and what they know is common knowledge. An
+    item they miss keeps its tag: a tiny model misses easy items too, so that is no evidence
+    of difficulty."""
     if shares and sum(shares) / len(shares) >= EASY_SHARE:
         return "easy"
     return authored

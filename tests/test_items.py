@@ -160,8 +160,8 @@ def test_series_are_model_and_template():
 
 
 @pytest.mark.parametrize("authored, shares, measured", [
-    ("hard", [1.0], "easy"), ("medium", [0.5], "easy"), ("easy", [1.0], "easy"),
-    ("easy", [0.0], "easy"), ("hard", [0.0], "hard"), ("medium", [0.0], "medium"), ("hard", [1.0, 0.0], "easy"),
+    ("hard", [1.0], "easy"), ("medium", [2 / 3], "easy"), ("easy", [1.0], "easy"), ("medium", [0.5], "medium"),
+    ("easy", [0.0], "easy"), ("hard", [0.0], "hard"), ("medium", [0.0], "medium"), ("hard", [1.0, 0.0], "hard"),
     ("hard", [0.4], "hard"), ("easy", [0.4], "easy"), ("hard", [], "hard"),
 ])
 def test_measured_difficulty(authored, shares, measured):
