@@ -166,3 +166,47 @@ def test_series_are_model_and_template():
 ])
 def test_measured_difficulty(authored, shares, measured):
     assert rules.measured_difficulty(authored, shares) == measured
+
+
+def _fewshot_server():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "benchmarks" / "fewshot_server.py"
+    spec = importlib.util.spec_from_file_location("fewshot_server", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_reference_prompt_shows_no_pack_question():
+    """The base model's few-shot prompt (benchmarks/fewshot_server.py): in the question's
+    language, read from the qa-v1 instruction; its solved questions are in no shipped pack."""
+    from tinyqa.pack import load_pack, shipped_dir, shipped_ids
+    from tinyqa.suites.scoring import normalize
+    from tinyqa.suites.templates import load_template
+
+    fs = _fewshot_server()
+    tpl = load_template("qa-v1")
+    by_system = {text: lang for lang, text in tpl.system_by_lang.items()} | {tpl.system: "en"}
+    doc = fs.document(tpl.messages("Wie heißt die Hauptstadt?", "de"), by_system, "b")
+    assert doc.startswith(tpl.system_by_lang["de"]) and "Frage: Wie viele Räder hat ein Fahrrad?\nAntwort: 2" in doc
+    assert doc.endswith("Frage: Wie heißt die Hauptstadt?\nAntwort:")
+    asked = {normalize(i.text, i.lang) for p in shipped_ids() for i in load_pack(shipped_dir() / p).items}
+    for shots in fs.SHOTS.values():
+        assert set(shots) == set(fs.WORDS)
+        for lang, pairs in shots.items():
+            for question, _ in pairs:
+                assert normalize(question, lang) not in asked, question
+
+
+def test_items_command_as_a_process(root, tinyqa_bin, cli_env):
+    import subprocess
+
+    res = subprocess.run([tinyqa_bin, "items", "--reports", str(root), "--show", "1"], capture_output=True,
+                         text=True, env=cli_env, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "core_xx/xx-flaky" in res.stdout and "… and 1 more (--show)" in res.stdout
+    res = subprocess.run([tinyqa_bin, "items", "--reports", str(root / "nowhere")], capture_output=True,
+                         text=True, env=cli_env, timeout=120)
+    assert res.returncode == 2 and "no report store at" in res.stderr and "Traceback" not in res.stderr
