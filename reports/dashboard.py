@@ -11,6 +11,8 @@ HTML escaping. What it shows, all read through DuckDB views over the store:
 - the lm-eval suites beside them (reports/dashboard_lmeval.py): each task's score over time
   with its ± 1.96·stderr band, and the latest scores;
 - the items that flipped between the last two runs of each model;
+- item analysis over all runs (suites/items.py): flaky items, items never or always answered
+  right, discrimination, and every item's share of runs right per model;
 - a tokenizer drift summary (the drift table's latest run per tokenizer);
 - latency, tokens and cost per run.
 """
@@ -29,7 +31,9 @@ import pyarrow.fs as pafs
 from tinyqa.errors import InputError
 from tinyqa.files import write_atomic
 from tinyqa.reports import dashboard_lmeval, store
+from tinyqa.reports import items as item_store
 from tinyqa.settings import cache_dir
+from tinyqa.suites import items as item_rules
 from tinyqa.suites.gate import Thresholds, judge, thresholds
 from tinyqa.suites.scoring import LABELS, PROPORTIONS
 from tinyqa.suites.stats import wilson
@@ -45,6 +49,7 @@ PALETTE = ["#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b
 DRIFT_METRICS = ("fertility", "chars_per_token", "split_word_rate", "single_token_retention",
                  "byte_fallback_rate", "roundtrip_fidelity")
 MAX_FLIPS = 200    # flipped items listed per model; the counts always cover all of them
+MAX_ITEMS = 300    # items listed per item-analysis table; the counts always cover all of them
 
 
 @dataclass
@@ -73,6 +78,7 @@ class Dashboard:
     has_cost: bool = False
     windows: dict[str, int] = field(default_factory=dict)  # runs per trend-line window, per chart
     rule: Thresholds = field(default_factory=Thresholds)   # the gate's: "worse" means what it fails on
+    items: dict = field(default_factory=dict)              # the item analysis (_item_analysis)
 
 
 def build(reports: Path | str, out: Path | str, rule: Thresholds | None = None) -> Path:
@@ -185,18 +191,37 @@ def gather(reports: Path | str, rule: Thresholds | None = None) -> Dashboard:
                                    where suite = $suite and value is not null""", suite=dashboard_lmeval.SUITE)
         lm_points, d.lmeval, d.lmeval_metrics = dashboard_lmeval.gather(lm_runs, lm_metrics)
 
+    d.items = _item_analysis(item_store.analyse(reports, HEADLINE), colors)
     d.charts = _charts(d, pack_rows, lang_rows, perf, colors, lm_points)
     return d
 
 
 def _label_series(runs: dict[str, dict]) -> None:
-    """A series is one model with one prompt template; its label is the model, followed by
-    the template only where the model was run with more than one."""
-    templates = defaultdict(set)
+    """A series is one model with one prompt template (suites/items.series_labels)."""
+    labels = item_rules.series_labels([{"run_id": r["run_id"], "model": r["model"], "prompt_template": r["tpl"]}
+                                       for r in runs.values()])
     for r in runs.values():
-        templates[r["model"]].add(r["tpl"])
-    for r in runs.values():
-        r["series"] = r["model"] if len(templates[r["model"]]) == 1 else f"{r['model']} · {r['tpl'] or '-'}"
+        r["series"] = labels[r["run_id"]]
+
+
+def _item_analysis(a: item_rules.Analysis, colors: dict[str, str]) -> dict:
+    """The item analysis section: per list its rows (at most MAX_ITEMS) and its full count."""
+    def row(i: item_rules.ItemStats) -> dict:
+        return {"pack": i.pack_id, "item": i.item_id, "lang": i.lang or "-", "difficulty": i.difficulty or "-",
+                "question": i.question, "gold": i.gold, "runs": i.runs, "flips": i.flips, "pairs": i.pairs,
+                "flip_rate": i.flip_rate, "share": i.share, "discrimination": i.discrimination,
+                "by": [None if (o := i.by_series.get(s)) is None else {"right": o.right, "n": o.n, "flips": o.flips}
+                       for s in a.series]}
+
+    def listed(rows: list) -> dict:
+        return {"rows": [row(i) for i in rows[:MAX_ITEMS]], "count": len(rows), "hidden": max(0, len(rows) - MAX_ITEMS)}
+
+    negative = sorted((i for i in a.items if i.discrimination is not None and i.discrimination < 0),
+                      key=lambda i: i.discrimination)
+    return {"series": [{"name": s, "color": colors.get(s, "#888"), "runs": a.runs[s]} for s in a.series],
+            "n": len(a.items), "repeated": a.repeated, "discriminating": a.discriminating,
+            "min_series": item_rules.MIN_SERIES, "flaky": listed(a.flaky), "never": listed(a.never),
+            "always": listed(a.always), "negative": listed(negative), "all": listed(a.items)}
 
 
 def _point(run: dict, m: dict, facet: str) -> dict:

@@ -156,7 +156,7 @@ def test_page_has_every_section_and_chart(built):
     assert d.n_qa_runs == RUNS_PER_MODEL * len(MODELS)
     assert set(d.charts) == {"chart-latest", "chart-packs", "chart-langs", "chart-lmeval", "chart-latency",
                              "chart-cost", "chart-drift"}
-    for section in ("status", "packs", "langs", "lmeval", "flips", "drift", "perf"):
+    for section in ("status", "packs", "langs", "lmeval", "flips", "items", "drift", "perf"):
         assert f'<section id="{section}">' in html
     assert len(d.status) == len(MODELS) * len(PACKS)
     status = {(s["series"], s["pack"]): s for s in d.status}
@@ -175,6 +175,10 @@ def test_page_has_every_section_and_chart(built):
     assert drift[("local", "fr")]["metrics"] == {"fertility": 1.3, "split_word_rate": 0.1}
     assert d.drift_metrics == ["fertility", "split_word_rate"]
     assert d.has_cost and d.verdicts["worse"] >= 1
+    # item analysis over all 30 runs of each model: random outcomes flip, and the errored item
+    # is left out of its run, never counted wrong
+    assert d.items["n"] == 18 and d.items["repeated"] and d.items["flaky"]["count"] > 0
+    assert d.items["discriminating"] and [s["name"] for s in d.items["series"]] == list(MODELS)
 
 
 def test_lmeval_suites_beside_the_packs(built):

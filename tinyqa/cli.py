@@ -245,6 +245,96 @@ def compare(
               f"exact McNemar p = {c.p_value:.3g}")
 
 
+def _share(o) -> str:
+    return "-" if o is None or not o.n else f"{o.right}/{o.n}"
+
+
+def _short(text: str | None, width: int = 70) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+@app.command("items")
+def items_cmd(
+    reports: Reports = DEFAULT_REPORTS,
+    packs: Annotated[Optional[str], typer.Option(help="Pack ids, comma-separated (default: every pack in the store).")] = None,
+    metric: Annotated[str, typer.Option(help=f"{_metric_names()}.")] = "contains",
+    last: Annotated[Optional[int], typer.Option(min=1, help="Only each model's latest N runs (default: all).")] = None,
+    show: Annotated[int, typer.Option(min=0, help="Items to print per list.")] = 30,
+    per_item: Annotated[bool, typer.Option("--per-item", help="Print every item's share right per model.")] = False,
+    reference: Annotated[Optional[str], typer.Option(help="Models (as listed) whose shares set the difficulty tags "
+                                                          "(packs/README.md): print the items whose tag would change.")] = None,
+) -> None:
+    """Item analysis over the report store: per item and model the share of runs answering it
+    right, flaky items (the outcome changed between consecutive runs of one model), items no
+    run answers (suspect gold) and items every run answers (no signal), and with three models
+    or more each item's discrimination (point-biserial, item against the rest of its pack)."""
+    from tinyqa.reports import items as item_store
+    from tinyqa.suites import items as rules
+
+    a = item_store.analyse(reports, metric, packs.split(",") if packs else None, last)
+    refs = reference.split(",") if reference else []
+    for r in refs:
+        if r not in a.series:
+            raise InputError(f"--reference: no tiny QA runs of {r!r} in {reports} (models: {', '.join(a.series) or 'none'})")
+    out.print(f"{sum(a.runs.values())} tiny QA run(s) of {len(a.series)} model(s) · {len(a.items)} items · "
+              f"metric {metric}", markup=False)
+    for s in a.series:
+        right = [i.share_of(s) for i in a.items if i.share_of(s) is not None]
+        mean = f"{sum(right) / len(right):.0%} of {len(right)} items" if right else "no items"
+        out.print(f"  {s}: {a.runs[s]} run(s), {mean}", markup=False)
+
+    def listing(title: str, rows, cols, cells) -> None:
+        rows = list(rows)
+        table = Table(*cols, title=f"{title} ({len(rows)})")
+        for i in rows[:show]:
+            table.add_row(*cells(i))
+        out.print(table)
+        if len(rows) > show:
+            out.print(f"… and {len(rows) - show} more (--show)", markup=False)
+
+    who = a.series
+    if a.repeated:
+        listing("flaky: the outcome changed between consecutive runs of one model", a.flaky,
+                ["item", "lang", "flips", *who, "question", "gold"],
+                lambda i: [f"{i.pack_id}/{i.item_id}", i.lang or "-",
+                           f"{i.flips}/{i.pairs} ({i.flip_rate:.0%})", *(_share(i.by_series.get(s)) for s in who),
+                           _short(i.question), _short(i.gold, 30)])
+    else:
+        out.print("flaky: no model has two runs here, so no flip rate (repeat a run; at temperature 0 with a "
+                  "seed most endpoints answer alike)", markup=False)
+    listing("never right: suspect gold, or beyond every model here", a.never,
+            ["item", "lang", "difficulty", "runs", "question", "gold"],
+            lambda i: [f"{i.pack_id}/{i.item_id}", i.lang or "-", i.difficulty or "-", str(i.runs),
+                       _short(i.question), _short(i.gold, 30)])
+    listing("always right: no signal between these models", a.always,
+            ["item", "lang", "difficulty", "runs", "question"],
+            lambda i: [f"{i.pack_id}/{i.item_id}", i.lang or "-", i.difficulty or "-", str(i.runs), _short(i.question)])
+    if a.discriminating:
+        listing("negative discrimination: the models that score better on the pack miss it more",
+                sorted((i for i in a.items if i.discrimination is not None and i.discrimination < 0),
+                       key=lambda i: i.discrimination),
+                ["item", "lang", "discrimination", *who, "question", "gold"],
+                lambda i: [f"{i.pack_id}/{i.item_id}", i.lang or "-", f"{i.discrimination:+.2f}",
+                           *(_share(i.by_series.get(s)) for s in who), _short(i.question), _short(i.gold, 30)])
+    else:
+        out.print(f"discrimination: needs {rules.MIN_SERIES} models or more ({len(a.series)} here)", markup=False)
+    if per_item:
+        table = Table("item", "lang", "difficulty", *who, "flips", "discrimination", title=f"per item: runs right ({metric})")
+        for i in a.items:
+            table.add_row(f"{i.pack_id}/{i.item_id}", i.lang or "-", i.difficulty or "-",
+                          *(_share(i.by_series.get(s)) for s in who),
+                          "-" if i.flip_rate is None else f"{i.flips}/{i.pairs}",
+                          "-" if i.discrimination is None else f"{i.discrimination:+.2f}")
+        out.print(table)
+    if refs:
+        changes = rules.difficulty_changes(a, refs)
+        listing(f"difficulty by the rule of packs/README.md, measured by {', '.join(refs)}", changes,
+                ["item", "lang", "tagged", "measured", *refs, "question"],
+                lambda c: [f"{c.item.pack_id}/{c.item.item_id}", c.item.lang or "-", c.item.difficulty or "-",
+                           c.measured, *(_share(c.item.by_series.get(r)) for r in refs), _short(c.item.question)])
+
+
 @app.command()
 def generate(
     languages: Annotated[str, typer.Option(help="Language codes (BCP-47), comma-separated: fr,de.")],
