@@ -30,7 +30,7 @@ import pyarrow.fs as pafs
 
 from tinyqa.errors import InputError
 from tinyqa.files import write_atomic
-from tinyqa.reports import dashboard_lmeval, store
+from tinyqa.reports import charts, dashboard_lmeval, store
 from tinyqa.reports import items as item_store
 from tinyqa.settings import cache_dir
 from tinyqa.suites import items as item_rules
@@ -475,40 +475,14 @@ def trend_window(rows: list[dict]) -> int:
 
 
 def _over_time(alt, color, name: str, what: str, facets: int, window: int):
-    """Per pack or language (a panel each, two a row): each run's value as a line with its 95%
-    band and, for long histories, a thick trend line (mean of the last `window` runs); a
-    metric picker below the chart; drag or scroll to pan and zoom the time axis."""
+    """Per pack or language: the share correct over time with its 95% Wilson band."""
     metric = alt.param(name="metric", value=HEADLINE, bind=alt.binding_select(
         options=list(METRICS), labels=list(METRICS.values()), name="metric: "))
-    zoom = alt.selection_interval(bind="scales", encodings=["x"])
-    dense = window > 1
-    base = alt.Chart().transform_filter(alt.datum.metric == metric).encode(
-        x=alt.X("t:T", title=None, axis=alt.Axis(labelOverlap=True, grid=False, tickCount=8)), color=color)
-    band = base.mark_area(opacity=0.10 if dense else 0.16, interpolate="monotone").encode(
-        y=alt.Y("lo:Q", title="share correct", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%", tickCount=5)),
-        y2="hi:Q")
-    line = base.mark_line(strokeWidth=1 if dense else 1.8, opacity=0.45 if dense else 1,
-                          interpolate="monotone").encode(y="v:Q")
-    points = base.mark_circle(size=40 if dense else 22, opacity=0 if dense else 1).encode(
-        y="v:Q",
-        tooltip=[alt.Tooltip("series:N", title="model"), alt.Tooltip("facet:N", title=what),
-                 alt.Tooltip("t:T", title="started", format="%Y-%m-%d %H:%M"),
-                 alt.Tooltip("v:Q", format=".1%", title="value"),
-                 alt.Tooltip("lo:Q", format=".1%", title="95% CI low"),
-                 alt.Tooltip("hi:Q", format=".1%", title="95% CI high"),
-                 alt.Tooltip("n:Q"), alt.Tooltip("run:N")]).add_params(zoom)
-    layers = [band, line, points]
-    if dense:
-        layers.append(base.transform_window(
-            trend="mean(v)", frame=[-(window - 1), 0], groupby=["series", "facet"], sort=[alt.SortField("t")],
-        ).mark_line(strokeWidth=2.6, interpolate="monotone").encode(y="trend:Q"))
-    columns = 1 if facets == 1 else 2
-    return alt.layer(*layers, data=alt.Data(name=name)).properties(
-        width=1080 if columns == 1 else 510, height=200 if columns == 1 else 160).facet(
-        facet=alt.Facet("facet:N", title=None, header=alt.Header(
-            labelFontSize=13, labelFontWeight="bold", labelAnchor="start", labelColor="#222")),
-        columns=columns, spacing={"row": 18, "column": 36},
-    ).add_params(metric)
+    tooltip = [alt.Tooltip("series:N", title="model"), alt.Tooltip("facet:N", title=what),
+               alt.Tooltip("t:T", title="started", format="%Y-%m-%d %H:%M"),
+               alt.Tooltip("v:Q", format=".1%", title="value"), alt.Tooltip("lo:Q", format=".1%", title="95% CI low"),
+               alt.Tooltip("hi:Q", format=".1%", title="95% CI high"), alt.Tooltip("n:Q"), alt.Tooltip("run:N")]
+    return charts.over_time(alt, color, name, metric, facets, window, "share correct", tooltip)
 
 
 def _latency_chart(alt, color, dense: bool):

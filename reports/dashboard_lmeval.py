@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from tinyqa.reports import charts
+
 SUITE = "lmeval"
 HIDDEN = ("em_disagreements",)          # a count, not a score (the cross-check's)
 PREFERRED = ("acc", "exact_match", "acc_norm", "tinyqa_exact_match")   # the headline, in order
@@ -85,33 +87,9 @@ def chart(alt, color, facets: int, names: list[str], window: int):
     metric = alt.param(name="metric", value=HEADLINE, bind=alt.binding_select(
         options=[HEADLINE, *names], labels=["each task's own (acc, else exact_match, …)",
                                             *[labels.get(n, n) for n in names]], name="score: "))
-    zoom = alt.selection_interval(bind="scales", encodings=["x"])
-    dense = window > 1
-    base = alt.Chart().transform_filter(alt.datum.metric == metric).encode(
-        x=alt.X("t:T", title=None, axis=alt.Axis(labelOverlap=True, grid=False, tickCount=8)), color=color)
-    band = base.transform_filter("isValid(datum.lo)").mark_area(
-        opacity=0.10 if dense else 0.16, interpolate="monotone").encode(
-        y=alt.Y("lo:Q", title="score (± 1.96 stderr)", scale=alt.Scale(domain=[0, 1]),
-                axis=alt.Axis(format="%", tickCount=5)), y2="hi:Q")
-    line = base.mark_line(strokeWidth=1 if dense else 1.8, opacity=0.45 if dense else 1,
-                          interpolate="monotone", point=not dense).encode(y="v:Q")
-    points = base.mark_circle(size=40, opacity=0).encode(
-        y="v:Q",
-        tooltip=[alt.Tooltip("series:N", title="model"), alt.Tooltip("facet:N", title="task"),
-                 alt.Tooltip("shown:N", title="score"), alt.Tooltip("t:T", title="started", format="%Y-%m-%d %H:%M"),
-                 alt.Tooltip("v:Q", format=".1%", title="value"), alt.Tooltip("se:Q", format=".3f", title="stderr"),
-                 alt.Tooltip("lo:Q", format=".1%", title="−1.96 stderr"),
-                 alt.Tooltip("hi:Q", format=".1%", title="+1.96 stderr"),
-                 alt.Tooltip("n:Q"), alt.Tooltip("run:N")]).add_params(zoom)
-    layers = [band, line, points]
-    if dense:
-        layers.append(base.transform_window(
-            trend="mean(v)", frame=[-(window - 1), 0], groupby=["series", "facet"], sort=[alt.SortField("t")],
-        ).mark_line(strokeWidth=2.6, interpolate="monotone").encode(y="trend:Q"))
-    columns = 1 if facets == 1 else 2
-    return alt.layer(*layers, data=alt.Data(name="lmeval")).properties(
-        width=1080 if columns == 1 else 510, height=200 if columns == 1 else 160).facet(
-        facet=alt.Facet("facet:N", title=None, header=alt.Header(
-            labelFontSize=13, labelFontWeight="bold", labelAnchor="start", labelColor="#222")),
-        columns=columns, spacing={"row": 18, "column": 36},
-    ).add_params(metric)
+    tooltip = [alt.Tooltip("series:N", title="model"), alt.Tooltip("facet:N", title="task"),
+               alt.Tooltip("shown:N", title="score"), alt.Tooltip("t:T", title="started", format="%Y-%m-%d %H:%M"),
+               alt.Tooltip("v:Q", format=".1%", title="value"), alt.Tooltip("se:Q", format=".3f", title="stderr"),
+               alt.Tooltip("lo:Q", format=".1%", title="−1.96 stderr"),
+               alt.Tooltip("hi:Q", format=".1%", title="+1.96 stderr"), alt.Tooltip("n:Q"), alt.Tooltip("run:N")]
+    return charts.over_time(alt, color, "lmeval", metric, facets, window, "score (± 1.96 stderr)", tooltip)
