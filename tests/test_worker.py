@@ -71,8 +71,8 @@ def test_the_next_command_runs_warm_with_its_own_keys_and_exit_code(tinyqa_bin, 
     assert not any(b"sk-" in p.read_bytes() for p in logs)
 
 
-def test_off_in_ci_and_when_turned_off(tinyqa_bin, cli_env, tmp_path):
-    for extra in ({"CI": "true"}, {"TINYQA_WORKER": "0"}):
+def test_off_unless_asked_and_in_ci(tinyqa_bin, cli_env, tmp_path):
+    for extra in ({"CI": "true", "TINYQA_WORKER": "1"}, {"TINYQA_WORKER": "0"}, {}):
         env = {k: v for k, v in cli_env.items() if k != "TINYQA_WORKER"} | extra
         res = subprocess.run([tinyqa_bin, "run", "--model", "openai/x", "--packs", "no_such_pack"],
                              capture_output=True, text=True, env=env, timeout=120)

@@ -15,8 +15,9 @@ command exactly as `tinyqa` would, and exits. The guarantees:
   changed code gets a new worker, and the old one leaves when idle;
 - nothing is left running: a worker leaves after `TINYQA_WORKER_IDLE` seconds without a
   command (default 600), stopping its Prefect API;
-- off in CI and when not on a terminal, unless `TINYQA_WORKER=1`; `TINYQA_WORKER=0` turns it
-  off everywhere. With no worker running, a command runs as usual and starts one on its way out.
+- asked for: `TINYQA_WORKER=1` turns it on (a command otherwise leaves nothing running when
+  it exits), and it stays off in CI (`CI` set). With no worker running, a command runs as
+  usual and starts one on its way out.
 
 Imports here stay light: the client side runs before anything else in every command.
 """
@@ -49,10 +50,7 @@ def enabled(argv: list[str], env=os.environ) -> bool:
     """Whether this command goes through a warm worker."""
     if not argv or argv[0] not in COMMANDS or "--help" in argv:
         return False
-    wanted = env.get("TINYQA_WORKER", "")
-    if wanted in ("0", "1"):
-        return wanted == "1"
-    return not env.get("CI") and sys.stdout.isatty()
+    return env.get("TINYQA_WORKER") == "1" and not env.get("CI")
 
 
 def _code_dirs() -> list[Path]:
