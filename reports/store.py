@@ -90,6 +90,10 @@ def filesystem(root: Path | str) -> tuple[pafs.FileSystem, str]:
         fs, path = fsspec.core.url_to_fs(root)
     except ImportError:
         return pafs.FileSystem.from_uri(root)
+    # fsspec keeps one instance per URL's options, with its listings cached (s3fs, gcsfs):
+    # forget them, or files other writers added since this process last listed a folder are
+    # listed by one call and "not found" by the next.
+    fs.invalidate_cache()
     return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), path.rstrip("/")
 
 
