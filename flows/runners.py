@@ -33,5 +33,7 @@ def task_runner(spec: str | None = None):
             from prefect_ray import RayTaskRunner
         except ImportError:
             raise InputError("--task-runner ray: install the `ray` extra (pip install 'tinyqa[ray]')") from None
-        return RayTaskRunner(address=None if spec == "ray" else spec)
+        # Workers' logs go to Prefect's API and the cluster's log files, as on Dask; not
+        # streamed to this terminal, whose Prefect logs are at WARNING unless -v.
+        return RayTaskRunner(address=None if spec == "ray" else spec, init_kwargs={"log_to_driver": False})
     raise InputError(f"--task-runner: {spec!r} is not thread, dask, dask://HOST:PORT, ray or ray://HOST:PORT")

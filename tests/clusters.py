@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -94,3 +96,52 @@ def s3_server(folder: Path, env: dict):
         yield f"http://127.0.0.1:{port}"
     finally:
         stop([proc])
+
+
+@contextlib.contextmanager
+def ray_cluster(folder: Path, env: dict | None = None, nodes: int = 2, cpus: int = 1):
+    """`ray start --head` and `nodes - 1` nodes joining it (`ray start --address`), each with
+    `cpus` CPUs, on 127.0.0.1, in the foreground (`--block`: stopping the command stops the
+    node's processes). Ray turns 127.0.0.1 into the machine's own address for a node that joins
+    a cluster unless the machine has no other: run this in a network namespace of its own
+    (tests/ray_netns.py). Yields the head's GCS address (HOST:PORT, for drivers), its client
+    address (ray://HOST:PORT) and its dashboard (for the state API)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))   # Ray's socket paths must stay short
+    gcs, client, dashboard = free_port(), free_port(), free_port()
+    common = ["--block", "--node-ip-address=127.0.0.1", f"--num-cpus={cpus}", "--object-store-memory=100000000",
+              "--disable-usage-stats"]
+
+    def node_ports():
+        return [f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
+                f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}"]
+
+    procs = [start([str(BIN / "ray"), "start", "--head", f"--port={gcs}", f"--ray-client-server-port={client}",
+                    "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
+                    f"--temp-dir={temp}", *common, *node_ports()], folder / "head.log", env=env, cwd=folder)]
+    try:
+        wait_port(gcs, procs[0], timeout=120)
+        for i in range(1, nodes):
+            procs.append(start([str(BIN / "ray"), "start", f"--address=127.0.0.1:{gcs}", *common, *node_ports()],
+                               folder / f"node{i}.log", env=env, cwd=folder))
+        wait_port(client, procs[0], timeout=120)
+        wait_port(dashboard, procs[0], timeout=120)
+        from ray.util.state import list_nodes
+
+        deadline = time.monotonic() + 120
+        while len([n for n in _quiet(list_nodes, f"http://127.0.0.1:{dashboard}") if n.state == "ALIVE"]) < nodes:
+            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                raise RuntimeError(f"the Ray cluster did not get {nodes} nodes (logs in {folder})")
+            time.sleep(0.5)
+        yield f"127.0.0.1:{gcs}", f"ray://127.0.0.1:{client}", f"http://127.0.0.1:{dashboard}"
+    finally:
+        stop(procs)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _quiet(call, address: str, **kw) -> list:
+    """A call of Ray's state API; nothing while the dashboard is not answering yet."""
+    try:
+        return call(address=address, raise_on_missing_output=False, **kw)
+    except Exception:  # noqa: BLE001 - ray raises its own kinds while starting
+        return []

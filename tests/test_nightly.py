@@ -6,8 +6,6 @@ from conftest import GOLD, MINI, write_pack
 from fakeserver import ScriptedServer
 
 
-
-
 @pytest.mark.slow
 def test_fan_out_over_two_dask_workers(prefect_harness, tmp_path, monkeypatch):
     from distributed import Client, LocalCluster, get_task_stream
