@@ -40,7 +40,8 @@ def test_nightly_on_a_two_node_ray_cluster(tmp_path, cli_env):
     (work / "gold.json").write_text(json.dumps(GOLD))
     out = tmp_path / "result.json"
     proc = subprocess.Popen(["unshare", "--net", sys.executable, str(Path(__file__).parent / "ray_netns.py"),
-                             str(work), str(out), "client"], env=cli_env, start_new_session=True,
+                             str(work), str(out), "client"], env={**cli_env, "HOME": str(tmp_path)},
+                            start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         log, _ = proc.communicate(timeout=600)
