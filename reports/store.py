@@ -6,7 +6,8 @@ package. Each run writes its own files, atomically (a hidden temporary name, the
 move), so readers never see half a file and concurrent writers, on one machine or many, never
 touch each other's files. Files sit under `<table>/date=YYYY-MM-DD/<run_id>.parquet`; readers
 take only those `.parquet` files, so anything else in the folder (temporary files, the store's
-own code, notes) is ignored.
+own code, notes) is ignored. A closed day's partition may be compacted into one file,
+`compacted.parquet` (reports/compaction.py): readers then take that file alone.
 """
 from __future__ import annotations
 
@@ -64,6 +65,7 @@ SCHEMAS: dict[str, pa.Schema] = {
 TABLES = tuple(SCHEMAS)
 PARTITIONING = ds.partitioning(pa.schema([_f("date", pa.string())]), flavor="hive")
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+COMPACTED = "compacted"   # <table>/date=D/compacted.parquet: the day's runs in one file
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -103,15 +105,22 @@ def write(root: Path | str, table: str, rows: list[dict], run_id: str, date: str
     place. Returns the file's path (a Path for a local store, else `scheme://path`)."""
     if table not in SCHEMAS:
         raise ValueError(f"unknown report table {table!r}; one of {', '.join(TABLES)}")
-    if not _RUN_ID.fullmatch(run_id) or not _DATE.fullmatch(date):
-        raise ValueError(f"bad run id {run_id!r} or date {date!r} for a report file name")
-    schema = SCHEMAS[table].with_metadata({"tinyqa.schema_version": SCHEMA_VERSION})
-    data = pa.Table.from_pylist(rows, schema=schema)
+    if run_id == COMPACTED:
+        raise ValueError(f"bad run id {run_id!r}: the name of a compacted partition's file")
+    return write_table(root, table, pa.Table.from_pylist(rows, schema=SCHEMAS[table]), run_id, date)
+
+
+def write_table(root: Path | str, table: str, data: pa.Table, name: str, date: str) -> Path | str:
+    """Write `data` (of the table's schema) to `<table>/date=<date>/<name>.parquet` atomically;
+    see `write`."""
+    if not _RUN_ID.fullmatch(name) or not _DATE.fullmatch(date):
+        raise ValueError(f"bad run id {name!r} or date {date!r} for a report file name")
+    data = data.replace_schema_metadata({"tinyqa.schema_version": SCHEMA_VERSION})
     fs, base = filesystem(root)
     folder = f"{base}/{table}/date={date}"
     fs.create_dir(folder, recursive=True)
-    final = f"{folder}/{run_id}.parquet"
-    tmp = f"{folder}/.{run_id}.{uuid.uuid4().hex}.tmp"
+    final = f"{folder}/{name}.parquet"
+    tmp = f"{folder}/.{name}.{uuid.uuid4().hex}.tmp"
     try:
         with fs.open_output_stream(tmp) as f:
             pq.write_table(data, f)
@@ -138,9 +147,11 @@ def write_run(root: Path | str, result: RunResult) -> None:
 
 def files(root: Path | str, table: str, run_ids=None) -> tuple[pafs.FileSystem, str, list[str]]:
     """The filesystem, the table's folder and its Parquet files, sorted; hidden or `_`-prefixed
-    files and folders and anything not ending in `.parquet` are left out. With `run_ids`, only
-    those runs' files (`<run_id>.parquet`)."""
-    wanted = None if run_ids is None else {f"{r}.parquet" for r in run_ids}
+    files and folders and anything not ending in `.parquet` are left out. A partition that holds
+    a compacted file is that file alone (the run files beside it are the ones it was made from,
+    being deleted). With `run_ids`, only those runs' files (`<run_id>.parquet`) and the
+    compacted files, which may hold them."""
+    wanted = None if run_ids is None else {f"{r}.parquet" for r in run_ids} | {f"{COMPACTED}.parquet"}
     fs, base = filesystem(root)
     folder = f"{base}/{table}"
     infos = fs.get_file_info(pafs.FileSelector(folder, recursive=True, allow_not_found=True))
@@ -151,6 +162,8 @@ def files(root: Path | str, table: str, run_ids=None) -> tuple[pafs.FileSystem, 
                 and not any(p.startswith((".", "_")) for p in parts)
                 and (wanted is None or parts[-1] in wanted)):
             paths.append(info.path)
+    compacted = {p.rsplit("/", 1)[0] for p in paths if p.endswith(f"/{COMPACTED}.parquet")}
+    paths = [p for p in paths if p.rsplit("/", 1)[0] not in compacted or p.endswith(f"/{COMPACTED}.parquet")]
     return fs, folder, sorted(paths)
 
 
