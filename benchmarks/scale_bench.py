@@ -21,8 +21,10 @@ S3-protocol server on loopback as its files add up.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import importlib
+import importlib.util
 import math
 import os
 import shutil
@@ -37,6 +39,7 @@ sys.path.insert(0, str(ROOT / "tests"))   # the scripted server and the clusters
 LATENCY, CONCURRENCY = 0.300, 16
 MODELS = ["openai/m1", "openai/m2", "openai/m3"]
 WORK = Path(tempfile.mkdtemp(prefix="tinyqa-scale-"))
+atexit.register(shutil.rmtree, WORK, ignore_errors=True)
 # Before Prefect, LiteLLM or Ray are imported: a fresh Prefect home, a cache of its own, quiet
 # logs, HOME (where a local Ray keeps its token); Ray on one node keeps to 127.0.0.1 (on Linux it
 # otherwise takes the machine's address).
@@ -144,11 +147,7 @@ def growth(reports: Path, runs: int) -> list[str]:
 
 def s3_listing(counts: list[int]) -> list[str]:
     """List and read the runs table of a store on moto's S3 server as its files add up."""
-    try:
-        import boto3  # noqa: F401
-        import moto.server  # noqa: F401
-        import s3fs  # noqa: F401
-    except ImportError:
+    if not all(importlib.util.find_spec(m) for m in ("boto3", "moto", "s3fs")):
         return ["(S3 listing: moto[server] and s3fs not installed, skipped)"]
     from datetime import datetime, timezone
 
@@ -238,7 +237,6 @@ def main() -> None:
     if args.s3_files:
         print()
         print("\n".join(s3_listing([int(n) for n in args.s3_files.split(",")])))
-    shutil.rmtree(WORK, ignore_errors=True)
 
 
 if __name__ == "__main__":

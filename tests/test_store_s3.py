@@ -26,6 +26,8 @@ from conftest import GOLD, MINI, write_pack
 from fakeserver import ScriptedServer
 
 pytestmark = pytest.mark.slow
+pytest.importorskip("s3fs", reason="the `s3` extra is not installed (pip install -e '.[s3]')")
+pytest.importorskip("moto.server", reason="moto[server] is not installed (the `dev` extra)")
 
 ACCESS_KEY = f"AKIATINYQA{secrets.token_hex(5).upper()}"
 SECRET_KEY = f"tinyqa-FAKE-S3-SECRET-{secrets.token_hex(12)}"
@@ -207,7 +209,7 @@ def test_commands_against_an_s3_store(s3, tmp_path, tinyqa_bin, cli_env, prefect
         assert sum(srv.asked.values()) - asked == 2                           # the two answered were kept
         gate = tinyqa("gate", "--model", "openai/x", "--api-base", srv.url, "--packs", "mini", "--no-cache",
                       "--reports", url)
-        assert gate.returncode == 0 and f"the latest passing run of openai/x" in gate.stdout, gate.stdout + gate.stderr
+        assert gate.returncode == 0 and "the latest passing run of openai/x" in gate.stdout, gate.stdout + gate.stderr
         assert run_id in gate.stdout                                          # the baseline is the resumed run
         # the nightly on a Dask scheduler with two `dask worker` processes started in another
         # folder (the packs are named relative to this one), writing into the bucket at once
