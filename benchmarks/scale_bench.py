@@ -115,14 +115,16 @@ def runner(kind: str, workers: int):
         import ray
         from prefect_ray import RayTaskRunner
 
+        temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")   # Ray's socket paths must stay short
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, object_store_memory=200_000_000,
-                 _temp_dir=tempfile.mkdtemp(prefix="ray", dir="/tmp"))
+                 _temp_dir=temp)
         try:
             warm = ray.remote(num_cpus=1)(lambda: (warm_imports(), time.sleep(2))[0])
             assert len(set(ray.get([warm.remote() for _ in range(workers)]))) == workers
             yield RayTaskRunner()   # the Ray this process started (ray.is_initialized)
         finally:
             ray.shutdown()
+            shutil.rmtree(temp, ignore_errors=True)
     else:
         raise SystemExit(f"unknown runner {kind!r}: thread, dask or ray")
 
