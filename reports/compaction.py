@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
+from tinyqa.errors import InputError
 from tinyqa.reports import store
 
 
@@ -37,6 +38,8 @@ def compact(root: Path | str, through: date) -> list[Compacted]:
     """Compact every partition of every table dated `through` or earlier that has run files."""
     done = []
     fs, base = store.filesystem(root)
+    if fs.get_file_info(base).type == pafs.FileType.NotFound:
+        raise InputError(f"--reports: no report store at {root}")
     for table in store.TABLES:
         for day, paths in sorted(_partitions(fs, f"{base}/{table}").items()):
             runs = [p for p in paths if not p.endswith(f"/{store.COMPACTED}.parquet")]
@@ -57,14 +60,15 @@ def _partitions(fs: pafs.FileSystem, folder: str) -> dict[str, list[str]]:
 
 
 def _compact(root, fs, table: str, day: str, paths: list[str], runs: list[str]) -> Compacted:
-    schema = store.SCHEMAS[table]
-    data = ds.dataset(paths, schema=schema, filesystem=fs, format="parquet").to_table()
+    def read(files):   # the declared schema: a column an older file lacks reads as null
+        return ds.dataset(files, schema=store.SCHEMAS[table], filesystem=fs, format="parquet").to_table()
+
+    data = read(runs)
     old = [p for p in paths if p not in runs]
     if old:   # compacted again: a run already in the compacted file is kept once
-        kept = ds.dataset(old, schema=schema, filesystem=fs, format="parquet").to_table()
-        late = ds.dataset(runs, schema=schema, filesystem=fs, format="parquet").to_table()
-        late = late.filter(pc.invert(pc.is_in(late.column("run_id"), kept.column("run_id").unique())))
-        data = pa.concat_tables([kept, late])
+        kept = read(old)
+        data = pa.concat_tables([kept, data.filter(pc.invert(pc.is_in(data.column("run_id"),
+                                                                      kept.column("run_id").unique())))])
     data = data.sort_by([("run_id", "ascending")])
     store.write_table(root, table, data, store.COMPACTED, day)
     for p in runs:

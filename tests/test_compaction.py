@@ -7,6 +7,7 @@ import fsspec
 import pytest
 from typer.testing import CliRunner
 
+from tinyqa.errors import InputError
 from tinyqa.reports import compaction, store
 
 TODAY = datetime.now(timezone.utc).date()
@@ -92,3 +93,5 @@ def test_compact_command(tmp_path):
     assert _names(root, "runs") == [[f"date={OLD}", "compacted.parquet"], [f"date={NEW}", "new0.parquet"]]
     res = CliRunner().invoke(app, ["compact", "--reports", str(root)])
     assert res.exit_code == 0 and "nothing to compact" in res.output
+    with pytest.raises(InputError, match="no report store"):
+        compaction.compact(tmp_path / "nowhere", TODAY)

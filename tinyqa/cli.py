@@ -490,8 +490,8 @@ def report(
 @app.command()
 def compact(
     reports: Reports = DEFAULT_REPORTS,
-    older_than: Annotated[int, typer.Option(min=1, help="Compact the days that ended at least this many days ago "
-                                                       "(UTC; a run must have finished by then).")] = 2,
+    older_than: Annotated[int, typer.Option(min=1, help="Compact the days at least this many days before today "
+                                                       "(UTC); 2 leaves yesterday, whose runs may still be running.")] = 2,
 ) -> None:
     """Rewrite each closed day of every report table as one file, for stores with many runs
     (an object store lists and opens each file: docs/scale.md). Readers see the run files or
