@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -26,6 +27,8 @@ MODELS = ("openai/a", "openai/b")
 
 
 def main(work: Path, out: Path, runners: list[str]) -> None:
+    # Stopped from outside (the test's time limit): unwind, so that the nodes are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     gold = json.loads((work / "gold.json").read_text())
     packs = ",".join(sorted(str(p.relative_to(work)) for p in (work / "packs").iterdir()))

@@ -46,9 +46,13 @@ def test_nightly_on_a_two_node_ray_cluster(tmp_path, cli_env):
     try:
         log, _ = proc.communicate(timeout=600)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        if proc.poll() is None:   # past the limit: the script stops its nodes on SIGTERM
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(90)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
     assert proc.returncode == 0 and out.is_file(), log[-4000:]
     result = json.loads(out.read_text())
     client = result["client"]
