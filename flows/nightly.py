@@ -23,7 +23,8 @@ from tinyqa import config
 from tinyqa.flows.drift import tokenizer_drift
 from tinyqa.flows.qa import tiny_qa
 from tinyqa.flows.validate import require_valid, validate_packs
-from tinyqa.pack import shipped_ids
+from tinyqa.pack import PACK_ID, shipped_dir, shipped_ids
+from tinyqa.reports import store
 from tinyqa.suites import drift as drift_suite
 from tinyqa.suites import tokenizers
 from tinyqa.suites.result import RunResult, exit_code
@@ -62,6 +63,7 @@ def nightly(models: list[str] | None = None, packs: list[str] | None = None,
     models = models or cfg.models or ["local"]
     packs = packs or cfg.packs or shipped_ids()
     lmeval_tasks = lmeval_tasks if lmeval_tasks is not None else cfg.lmeval_tasks or []
+    packs, reports = portable_packs(packs), portable_reports(reports)
     require_valid(validate_packs(packs))
     lmeval_runs = []
     if lmeval_tasks:
@@ -74,7 +76,8 @@ def nightly(models: list[str] | None = None, packs: list[str] | None = None,
                                        limit=lmeval.parse_limit(lmeval_limit or cfg.lmeval_limit)) for m in models]
         for s in lmeval_runs:   # a bad setting fails now, not after the tiny packs
             lmeval.check(s)
-    qa_futures = [tiny_qa.submit(m, [p], use_cache=False, reports=reports) for m in models for p in packs]
+    qa_futures = [tiny_qa.submit(m, [p], use_cache=False, reports=reports, settings=config.model_settings(m))
+                  for m in models for p in packs]
     drift_futures = []
     for tok in sorted({t for m in models if (t := tokenizers.for_model(m))}):
         base = drift_suite.shipped_baseline(tok)
@@ -91,3 +94,17 @@ def nightly(models: list[str] | None = None, packs: list[str] | None = None,
 
         result.dashboard = str(dashboard.build(reports, site))
     return result
+
+
+# The fan-out's tasks may run in other processes (Dask, Ray workers), started in other folders
+# or on other machines: they get what this process resolved, not names relative to its folder.
+
+def portable_packs(packs: list[str]) -> list[str]:
+    """Shipped pack ids as they are (every worker has tinyqa's packs); pack folders as absolute
+    paths, which workers on other machines must see at the same place (a shared disk, the image)."""
+    return [p if PACK_ID.fullmatch(p) and (shipped_dir() / p).is_dir() else str(Path(p).resolve()) for p in packs]
+
+
+def portable_reports(reports: str) -> str:
+    """A store URL as it is; a local store as an absolute path (a shared disk for other machines)."""
+    return reports if store.is_url(reports) else os.path.abspath(store.local_path(reports))

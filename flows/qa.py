@@ -34,10 +34,12 @@ SMOKE_MIN_CONTAINS = 0.30
 
 
 @contextlib.contextmanager
-def reach(model: str, api_base: str | None):
-    """The Target for `model` with its configured settings (tinyqa.toml) and the Prefect
-    limit of its provider, serving the embedded model for as long as it is needed."""
-    settings = config.model_settings(model)
+def reach(model: str, api_base: str | None, settings: dict | None = None):
+    """The Target for `model` with its configured settings and the Prefect limit of its
+    provider, serving the embedded model for as long as it is needed. `settings` are the
+    model's tinyqa.toml settings as read where the flow runs (a task on a Dask or Ray worker
+    elsewhere has no tinyqa.toml); read here when None."""
+    settings = dict(config.model_settings(model) if settings is None else settings)
     configured = settings.pop("api_base", None)
     api_base = api_base or configured
     if model == llm.LOCAL:
@@ -100,12 +102,14 @@ def transient(_task, _task_run, state) -> bool:
       retry_condition_fn=transient)
 def tiny_qa(model: str, packs: list[str], api_base: str | None = None, template: str = DEFAULT,
             concurrency: int | None = None, use_cache: bool = True, reports: str = "reports",
-            resume: str | None = None, floors: gate.Thresholds | None = None, write: bool = True) -> RunResult:
+            resume: str | None = None, floors: gate.Thresholds | None = None, write: bool = True,
+            settings: dict | None = None) -> RunResult:
     """Ask every item of `packs` of `model`, score, check `floors` and (with `write`) write the
     runs/items/metrics reports and publish the summary as Prefect artifacts. Answers are
     checkpointed as they come; `resume` finishes an interrupted run (its settings come from
     its checkpoint), as does a retry of the task: the items its failed attempt answered are
-    not asked again."""
+    not asked again. `settings`: the model's tinyqa.toml settings, when the caller read them
+    (the nightly, for workers on other machines); else read from this process's tinyqa.toml."""
     phases.mark("task started")
     resume = resume or Checkpoint.of_task_run(reports, this_task_run.get_id())
     if resume:
@@ -122,7 +126,7 @@ def tiny_qa(model: str, packs: list[str], api_base: str | None = None, template:
                                                          "template": template, "started_at": started.isoformat(),
                                                          "task_run_id": this_task_run.get_id()})
     try:
-        with reach(model, api_base) as target:
+        with reach(model, api_base, settings) as target:
             result = qa.run(run_id, started, model, pack_objs, target, tmpl, concurrency=concurrency,
                             use_cache=use_cache, checkpoint=checkpoint)
     except BaseException:

@@ -1,8 +1,11 @@
 """Which Prefect task runner fans the nightly runs out: a setting, not code.
 
 `thread` (default: threads in this process) · `dask` (a local Dask cluster) ·
-`dask://HOST:PORT` or `tcp://HOST:PORT` (an existing Dask scheduler) · `ray` (a local Ray) ·
-`ray://HOST:PORT` (an existing Ray cluster). Also read from $TINYQA_TASK_RUNNER.
+`dask://HOST:PORT` or `tcp://HOST:PORT` (an existing Dask scheduler) · `ray` (a Ray started
+for the run, or the cluster `$RAY_ADDRESS` names: `HOST:6379`, the head's GCS address, joins
+it as a driver; `auto`, the cluster running on this machine) · `ray://HOST:PORT` (an existing
+Ray cluster through its client server, port 10001 by default). Also read from
+$TINYQA_TASK_RUNNER. docs/scale.md runs each on a cluster.
 """
 from __future__ import annotations
 
@@ -29,6 +32,8 @@ def task_runner(spec: str | None = None):
         try:
             from prefect_ray import RayTaskRunner
         except ImportError:
-            raise InputError("--task-runner ray: install prefect-ray (pip install prefect-ray)") from None
-        return RayTaskRunner(address=None if spec == "ray" else spec)
+            raise InputError("--task-runner ray: install the `ray` extra (pip install 'tinyqa[ray]')") from None
+        # Workers' logs go to Prefect's API and the cluster's log files, as on Dask; not
+        # streamed to this terminal, whose Prefect logs are at WARNING unless -v.
+        return RayTaskRunner(address=None if spec == "ray" else spec, init_kwargs={"log_to_driver": False})
     raise InputError(f"--task-runner: {spec!r} is not thread, dask, dask://HOST:PORT, ray or ray://HOST:PORT")

@@ -26,9 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.fs as pafs
 
-from tinyqa.errors import InputError
 from tinyqa.files import write_atomic
 from tinyqa.reports import charts, dashboard_lmeval, store
 from tinyqa.reports import items as item_store
@@ -86,9 +84,7 @@ def build(reports: Path | str, out: Path | str, rule: Thresholds | None = None) 
     atomically; returns its path. A change is worse or better by the gate's rule (`rule`,
     default the [gate] table of tinyqa.toml). A store location that does not exist is an
     InputError."""
-    fs, base = store.filesystem(reports)
-    if fs.get_file_info(base).type == pafs.FileType.NotFound:
-        raise InputError(f"--reports: no report store at {reports} (write one with `tinyqa run` or `tinyqa smoke`)")
+    store.require(reports)
     page = render(gather(reports, rule or thresholds()))
     return write_atomic(Path(out) / PAGE, page)
 

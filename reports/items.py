@@ -5,9 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow.dataset as ds
-import pyarrow.fs as pafs
 
-from tinyqa.errors import InputError
 
 from tinyqa.reports import store
 from tinyqa.suites import items as item_rules
@@ -20,9 +18,7 @@ def analyse(reports: Path | str, metric: str = "contains", packs: list[str] | No
     """The item analysis (suites/items.analyse) of the tiny QA runs in the store at `reports`,
     on `packs` (default every pack in it), over each series' `last` runs (default all)."""
     item_rules.check_metric(metric)
-    fs, base = store.filesystem(reports)
-    if fs.get_file_info(base).type == pafs.FileType.NotFound:
-        raise InputError(f"--reports: no report store at {reports} (write one with `tinyqa run` or `tinyqa smoke`)")
+    store.require(reports)
     runs = store.read(reports, "runs", ds.field("suite") == item_rules.SUITE).to_pylist()
     where = ds.field("suite") == item_rules.SUITE
     if packs:

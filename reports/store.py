@@ -6,7 +6,8 @@ package. Each run writes its own files, atomically (a hidden temporary name, the
 move), so readers never see half a file and concurrent writers, on one machine or many, never
 touch each other's files. Files sit under `<table>/date=YYYY-MM-DD/<run_id>.parquet`; readers
 take only those `.parquet` files, so anything else in the folder (temporary files, the store's
-own code, notes) is ignored.
+own code, notes) is ignored. A closed day's partition may be compacted into one file,
+`compacted.parquet` (reports/compaction.py): readers then take that file alone.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from tinyqa import phases
+from tinyqa.errors import InputError
 from tinyqa.suites.result import RunResult
 from tinyqa.suites.scoring import SCORERS
 
@@ -65,6 +67,7 @@ SCHEMAS: dict[str, pa.Schema] = {
 TABLES = tuple(SCHEMAS)
 PARTITIONING = ds.partitioning(pa.schema([_f("date", pa.string())]), flavor="hive")
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+COMPACTED = "compacted"   # <table>/date=D/compacted.parquet: the day's runs in one file
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -91,7 +94,18 @@ def filesystem(root: Path | str) -> tuple[pafs.FileSystem, str]:
         fs, path = fsspec.core.url_to_fs(root)
     except ImportError:
         return pafs.FileSystem.from_uri(root)
+    # fsspec keeps one instance per URL's options, with its listings cached (s3fs, gcsfs):
+    # forget them, or files other writers added since this process last listed a folder are
+    # listed by one call and "not found" by the next.
+    fs.invalidate_cache()
     return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), path.rstrip("/")
+
+
+def require(root: Path | str) -> None:
+    """An InputError (exit 2) when there is no store at `root`, for commands that only read one."""
+    fs, base = filesystem(root)
+    if fs.get_file_info(base).type == pafs.FileType.NotFound:
+        raise InputError(f"--reports: no report store at {root} (write one with `tinyqa run` or `tinyqa smoke`)")
 
 
 def write(root: Path | str, table: str, rows: list[dict], run_id: str, date: str) -> Path | str:
@@ -100,15 +114,22 @@ def write(root: Path | str, table: str, rows: list[dict], run_id: str, date: str
     place. Returns the file's path (a Path for a local store, else `scheme://path`)."""
     if table not in SCHEMAS:
         raise ValueError(f"unknown report table {table!r}; one of {', '.join(TABLES)}")
-    if not _RUN_ID.fullmatch(run_id) or not _DATE.fullmatch(date):
-        raise ValueError(f"bad run id {run_id!r} or date {date!r} for a report file name")
-    schema = SCHEMAS[table].with_metadata({"tinyqa.schema_version": SCHEMA_VERSION})
-    data = pa.Table.from_pylist(rows, schema=schema)
+    if run_id == COMPACTED:
+        raise ValueError(f"bad run id {run_id!r}: the name of a compacted partition's file")
+    return write_table(root, table, pa.Table.from_pylist(rows, schema=SCHEMAS[table]), run_id, date)
+
+
+def write_table(root: Path | str, table: str, data: pa.Table, name: str, date: str) -> Path | str:
+    """Write `data` (of the table's schema) to `<table>/date=<date>/<name>.parquet` atomically;
+    see `write`."""
+    if not _RUN_ID.fullmatch(name) or not _DATE.fullmatch(date):
+        raise ValueError(f"bad run id {name!r} or date {date!r} for a report file name")
+    data = data.replace_schema_metadata({"tinyqa.schema_version": SCHEMA_VERSION})
     fs, base = filesystem(root)
     folder = f"{base}/{table}/date={date}"
     fs.create_dir(folder, recursive=True)
-    final = f"{folder}/{run_id}.parquet"
-    tmp = f"{folder}/.{run_id}.{uuid.uuid4().hex}.tmp"
+    final = f"{folder}/{name}.parquet"
+    tmp = f"{folder}/.{name}.{uuid.uuid4().hex}.tmp"
     try:
         with fs.open_output_stream(tmp) as f:
             pq.write_table(data, f)
@@ -136,12 +157,18 @@ def write_run(root: Path | str, result: RunResult) -> None:
 
 def files(root: Path | str, table: str, run_ids=None) -> tuple[pafs.FileSystem, str, list[str]]:
     """The filesystem, the table's folder and its Parquet files, sorted; hidden or `_`-prefixed
-    files and folders and anything not ending in `.parquet` are left out. With `run_ids`, only
-    those runs' files (`<run_id>.parquet`)."""
-    wanted = None if run_ids is None else {f"{r}.parquet" for r in run_ids}
+    files and folders and anything not ending in `.parquet` are left out. A partition that holds
+    a compacted file is that file alone (the run files beside it are the ones it was made from,
+    being deleted). With `run_ids`, only those runs' files (`<run_id>.parquet`) and the
+    compacted files, which may hold them."""
+    wanted = None if run_ids is None else {f"{r}.parquet" for r in run_ids} | {f"{COMPACTED}.parquet"}
     fs, base = filesystem(root)
     folder = f"{base}/{table}"
-    infos = fs.get_file_info(pafs.FileSelector(folder, recursive=True, allow_not_found=True))
+    selector = pafs.FileSelector(folder, recursive=True, allow_not_found=True)
+    try:
+        infos = fs.get_file_info(selector)
+    except NotADirectoryError:   # fsspec's handler: the folder's first file came between its
+        infos = fs.get_file_info(selector)   # "is it a folder?" and "does it exist?"
     paths = []
     for info in infos:
         parts = info.path[len(folder):].strip("/").split("/")
@@ -149,6 +176,8 @@ def files(root: Path | str, table: str, run_ids=None) -> tuple[pafs.FileSystem, 
                 and not any(p.startswith((".", "_")) for p in parts)
                 and (wanted is None or parts[-1] in wanted)):
             paths.append(info.path)
+    compacted = {p.rsplit("/", 1)[0] for p in paths if p.endswith(f"/{COMPACTED}.parquet")}
+    paths = [p for p in paths if p.rsplit("/", 1)[0] not in compacted or p.endswith(f"/{COMPACTED}.parquet")]
     return fs, folder, sorted(paths)
 
 
@@ -167,8 +196,26 @@ def dataset(root: Path | str, table: str, run_ids=None) -> ds.Dataset:
     schema = table_schema(table)
     if not paths:
         return ds.dataset(schema.empty_table())
-    return ds.dataset(paths, schema=schema, filesystem=fs, format="parquet",
-                      partitioning=PARTITIONING, partition_base_dir=folder)
+    return open_files(fs, paths, schema, folder)
+
+
+def open_files(fs: pafs.FileSystem, paths: list[str], schema: pa.Schema, folder: str | None = None) -> ds.Dataset:
+    """`paths` as one dataset with `schema` (a column a file lacks reads as null) and, with
+    `folder`, `date` from each file's Hive partition under it. Files behind fsspec (a URL store)
+    are fetched here, concurrently where fsspec can, into memory pyarrow owns: a scan releases
+    its files on pyarrow's own threads, and one that releases a Python-backed file or filesystem
+    as the interpreter exits aborts the process (`terminate called without an active exception`,
+    exit 134, after all the work is done)."""
+    if not isinstance(fs, pafs.PyFileSystem):
+        return ds.dataset(paths, schema=schema, filesystem=fs, format="parquet",
+                          partitioning=PARTITIONING if folder else None, partition_base_dir=folder)
+    fmt, fetched, fragments = ds.ParquetFileFormat(), fs.handler.fs.cat(paths), []
+    for path in paths:
+        owned = pa.BufferOutputStream()
+        owned.write(fetched[path])
+        where = PARTITIONING.parse(path[len(folder):]) if folder else None
+        fragments.append(fmt.make_fragment(owned.getvalue(), partition_expression=where))
+    return ds.FileSystemDataset(fragments, schema=schema, format=fmt)
 
 
 def read(root: Path | str, table: str, filter=None, run_ids=None) -> pa.Table:

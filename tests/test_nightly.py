@@ -5,9 +5,8 @@ import pytest
 from conftest import GOLD, MINI, write_pack
 from fakeserver import ScriptedServer
 
-pytestmark = pytest.mark.slow
 
-
+@pytest.mark.slow
 def test_fan_out_over_two_dask_workers(prefect_harness, tmp_path, monkeypatch):
     from distributed import Client, LocalCluster, get_task_stream
 
@@ -59,3 +58,15 @@ def test_nightly_command_checks_packs_then_runs(tmp_path, tinyqa_bin, cli_env):
     assert res.returncode == 0, res.stderr
     assert "1 tiny QA run(s), 0 item error(s)" in res.stdout and (tmp_path / "site" / "index.html").is_file()
     assert sum(srv.asked.values()) == len(MINI)
+
+
+def test_tasks_get_absolute_packs_and_store(tmp_path, monkeypatch):
+    """A worker started in another folder (or machine) gets what the flow resolved."""
+    from tinyqa.flows.nightly import portable_packs, portable_reports
+
+    monkeypatch.chdir(tmp_path)
+    write_pack(tmp_path / "mine", MINI)
+    assert portable_packs(["core_en", "mine"]) == ["core_en", str(tmp_path / "mine")]
+    assert portable_reports("reports") == str(tmp_path / "reports")
+    assert portable_reports(f"file://{tmp_path}/r") == f"{tmp_path}/r"
+    assert portable_reports("s3://bucket/team/reports") == "s3://bucket/team/reports"

@@ -579,6 +579,27 @@ def report(
 
 
 @app.command()
+def compact(
+    reports: Reports = DEFAULT_REPORTS,
+    older_than: Annotated[int, typer.Option(min=1, help="Compact the days at least this many days before today "
+                                                       "(UTC); 2 leaves yesterday, whose runs may still be running.")] = 2,
+) -> None:
+    """Rewrite each closed day of every report table as one file, for stores with many runs
+    (an object store lists and opens each file: docs/scale.md). Readers see the run files or
+    the compacted file, never both."""
+    from datetime import datetime, timedelta, timezone
+
+    from tinyqa.reports.compaction import compact as compact_store
+
+    through = datetime.now(timezone.utc).date() - timedelta(days=older_than)
+    done = compact_store(reports, through)
+    table = Table("table", "day", "run files", "rows", title=f"compacted through {through}")
+    for c in done:
+        table.add_row(c.table, c.date, str(c.files), str(c.rows))
+    out.print(table if done else f"nothing to compact through {through}", markup=False)
+
+
+@app.command()
 def nightly(
     models: Annotated[Optional[str], typer.Option(help="Models, comma-separated (default: tinyqa.toml [nightly], else local).")] = None,
     packs: Annotated[Optional[str], typer.Option(help="Packs, comma-separated (default: tinyqa.toml [nightly], else every shipped pack).")] = None,
