@@ -34,7 +34,8 @@ test: install install-test
 	# gitlab-ci-local runs the GitLab gate job (4.73.0: the last that runs on Debian's Node 20; it copies with rsync).
 	command -v npm >/dev/null && command -v rsync >/dev/null || (apt-get update -qq && apt-get install -y -qq npm rsync)
 	test -x $(GITLAB_CI_LOCAL) || npm install --silent --no-audit --no-fund --prefix $(VENV)/node gitlab-ci-local@4.73.0
-	$(BIN)/python -m pytest -q
+	# Two test processes, each taking a whole file at a time (module fixtures start once).
+	$(BIN)/python -m pytest -q -rs -n 2 --dist loadfile
 
 bench: install
 	for b in benchmarks/*_bench.py; do $(BIN)/python $$b || exit 1; done

@@ -1,38 +1,8 @@
-"""The nightly flow fans model × pack out over a real 2-worker Dask cluster."""
-import pyarrow.dataset as ds
-import pytest
-
+"""The nightly command: packs checked before anything starts, then every model × pack run.
+(Its fan-out over a Dask scheduler and two `dask worker` processes: tests/test_store_s3.py;
+over a two-node Ray cluster: tests/test_ray.py.)"""
 from conftest import GOLD, MINI, write_pack
 from fakeserver import ScriptedServer
-
-
-@pytest.mark.slow
-def test_fan_out_over_two_dask_workers(prefect_harness, tmp_path, monkeypatch):
-    from distributed import Client, LocalCluster, get_task_stream
-
-    from tinyqa.flows.nightly import nightly
-    from tinyqa.flows.runners import task_runner
-    from tinyqa.pack import describe_pack
-
-    packs = []
-    for i in range(2):
-        packs.append(str(describe_pack(write_pack(tmp_path / f"p{i}", MINI)).path))
-    with ScriptedServer(lambda q, n: GOLD.get(q, "?"), latency=0.3) as srv:
-        monkeypatch.chdir(tmp_path)
-        (tmp_path / "tinyqa.toml").write_text(
-            f'[models."openai/a"]\napi_base = "{srv.url}"\n[models."openai/b"]\napi_base = "{srv.url}"\n')
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-                Client(cluster) as client, get_task_stream(client) as stream:
-            result = nightly.with_options(task_runner=task_runner(cluster.scheduler_address))(
-                models=["openai/a", "openai/b"], packs=packs, reports=str(tmp_path / "r"), site=None)
-    assert result.errors == 0 and len(result.qa) == 4
-    workers = {t["worker"] for t in stream.data}
-    assert len(workers) == 2, workers
-    runs = ds.dataset(tmp_path / "r" / "runs", partitioning="hive").to_table().to_pylist()
-    assert sorted((r["model"], r["pack_ids"][0]) for r in runs) == sorted(
-        (m, p) for m in ("openai/a", "openai/b") for p in ("p0", "p1"))
-    items = ds.dataset(tmp_path / "r" / "items", partitioning="hive").to_table()
-    assert items.num_rows == 16 and all(items.column("em").to_pylist())
 
 
 def test_nightly_command_checks_packs_then_runs(tmp_path, tinyqa_bin, cli_env):
