@@ -24,6 +24,7 @@ import pytest
 from clusters import dask_cluster, s3_server
 from conftest import GOLD, MINI, write_pack
 from fakeserver import ScriptedServer
+from test_store_fs import WRITER   # the same writers as on a local store
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("s3fs", reason="the `s3` extra is not installed (pip install -e '.[s3]')")
@@ -74,23 +75,6 @@ def _objects(s3env, bucket) -> dict[str, bytes]:
             for o in page.get("Contents", [])]
     return {k: client.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys}
 
-
-WRITER = textwrap.dedent("""
-    import sys, time
-    from pathlib import Path
-    from datetime import datetime, timezone
-    from tinyqa.reports import store
-    root, prefix, go, runs = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
-    while not go.exists():
-        time.sleep(0.005)
-    at = datetime(2026, 11, 23, tzinfo=timezone.utc)
-    for k in range(runs):
-        rid = f"{prefix}-{k:03d}"
-        items = [{"run_id": rid, "item_id": f"en-{i:03d}", "question": f"q{i}", "contains": i % 2 == 0}
-                 for i in range(52)]
-        store.write(root, "items", items, rid, "2026-11-23")
-        store.write(root, "runs", [{"run_id": rid, "started_at": at, "status": "complete"}], rid, "2026-11-23")
-""")
 
 READER = textwrap.dedent("""
     import json, sys, time
