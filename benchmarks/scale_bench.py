@@ -158,7 +158,7 @@ def s3_listing(counts: list[int]) -> list[str]:
 
     env = dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
     lines = ["runs table on an S3-protocol server (moto on loopback):", "| runs files | write one run's row "
-             "| list the table | read it whole (pyarrow over s3fs) |", "|---|---|---|---|"]
+             "| list the table | read it whole |", "|---|---|---|---|"]
     with s3_server(WORK / "moto", env) as endpoint:
         os.environ.update({k: v for k, v in env.items() if k.startswith("AWS_")}, AWS_ENDPOINT_URL=endpoint)
         import boto3
