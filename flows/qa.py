@@ -133,6 +133,8 @@ def tiny_qa(model: str, packs: list[str], api_base: str | None = None, template:
         if not checkpoint.answered():   # nothing to resume
             checkpoint.remove()
         raise
+    finally:
+        checkpoint.close()
     if floors is not None:
         result.checks += gate.floors(result.items, floors)
     if write:

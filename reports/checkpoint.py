@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 from pathlib import Path
 
 from tinyqa import runinfo
@@ -63,6 +64,13 @@ class Checkpoint:
                 rows.append(json.loads(line))
             except ValueError:
                 break
+        kept = lines[:1 + len(rows)]
+        if len(kept) < len(lines) or not path.read_bytes().endswith(b"\n"):
+            # Cut the torn line off before the resumed run appends to the file, or its first
+            # row would be glued to it and lost, with every row after it, at the next resume.
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+            os.replace(tmp, path)
         return cls(path, meta, rows)
 
     @classmethod
@@ -103,9 +111,13 @@ class Checkpoint:
         """Remove a run's checkpoint, if any (its reports are written)."""
         cls.path_for(reports, run_id).unlink(missing_ok=True)
 
-    def remove(self) -> None:
-        """Once the run's reports are written."""
+    def close(self) -> None:
+        """Once the run is answered; the file stays until its reports are written."""
         if self._file is not None:
             self._file.close()
             self._file = None
+
+    def remove(self) -> None:
+        """Once the run's reports are written, or when it answered nothing."""
+        self.close()
         self.path.unlink(missing_ok=True)

@@ -212,12 +212,10 @@ def _item_analysis(a: item_rules.Analysis, colors: dict[str, str]) -> dict:
     def listed(rows: list) -> dict:
         return {"rows": [row(i) for i in rows[:MAX_ITEMS]], "count": len(rows), "hidden": max(0, len(rows) - MAX_ITEMS)}
 
-    negative = sorted((i for i in a.items if i.discrimination is not None and i.discrimination < 0),
-                      key=lambda i: i.discrimination)
     return {"series": [{"name": s, "color": colors.get(s, "#888"), "runs": a.runs[s]} for s in a.series],
             "n": len(a.items), "repeated": a.repeated, "discriminating": a.discriminating,
             "min_series": item_rules.MIN_SERIES, "flaky": listed(a.flaky), "never": listed(a.never),
-            "always": listed(a.always), "negative": listed(negative), "all": listed(a.items)}
+            "always": listed(a.always), "negative": listed(a.negative), "all": listed(a.items)}
 
 
 def _point(run: dict, m: dict, facet: str) -> dict:
@@ -399,8 +397,11 @@ def _charts(d: Dashboard, pack_rows: list[dict], lang_rows: list[dict], perf: li
     no data is left out (the page says so instead)."""
     import altair as alt
 
-    color = alt.Color("series:N", title="model", scale=alt.Scale(domain=list(colors), range=list(colors.values())),
-                      legend=alt.Legend(orient="top", labelLimit=360, symbolOpacity=1, labelFontSize=12))
+    def legend(series: list[str]):
+        return alt.Color("series:N", title="model", scale=alt.Scale(domain=series, range=[colors[s] for s in series]),
+                         legend=alt.Legend(orient="top", labelLimit=360, symbolOpacity=1, labelFontSize=12))
+
+    color = legend(list(colors))
     charts = {}
     latest = [s for s in d.status if s["value"] is not None]
     if latest:
@@ -412,9 +413,7 @@ def _charts(d: Dashboard, pack_rows: list[dict], lang_rows: list[dict], perf: li
         d.windows["langs"] = trend_window(lang_rows)
         charts["chart-langs"] = _over_time(alt, color, "langs", "language", len(d.langs), d.windows["langs"])
     if lm_points:
-        lm_series = sorted({p["series"] for p in lm_points})
-        lm_color = alt.Color("series:N", title="model", scale=alt.Scale(domain=lm_series, range=[colors[s] for s in lm_series]),
-                             legend=alt.Legend(orient="top", labelLimit=360, symbolOpacity=1, labelFontSize=12))
+        lm_color = legend(sorted({p["series"] for p in lm_points}))
         d.windows["lmeval"] = trend_window(lm_points)
         charts["chart-lmeval"] = dashboard_lmeval.chart(alt, lm_color, len({p["facet"] for p in lm_points}),
                                                          d.lmeval_metrics, d.windows["lmeval"])

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pyarrow.dataset as ds
 
-
 from tinyqa.reports import store
 from tinyqa.suites import items as item_rules
 
@@ -19,8 +18,8 @@ def analyse(reports: Path | str, metric: str = "contains", packs: list[str] | No
     on `packs` (default every pack in it), over each series' `last` runs (default all)."""
     item_rules.check_metric(metric)
     store.require(reports)
-    runs = store.read(reports, "runs", ds.field("suite") == item_rules.SUITE).to_pylist()
     where = ds.field("suite") == item_rules.SUITE
+    runs = store.read(reports, "runs", where).to_pylist()
     if packs:
         where = where & ds.field("pack_id").isin(packs)
     rows = store.dataset(reports, "items").to_table(columns=[*COLUMNS, metric], filter=where).to_pylist()

@@ -138,6 +138,12 @@ class Analysis:
         return [i for i in self.items if i.always]
 
     @property
+    def negative(self) -> list[ItemStats]:
+        """Items the models that score better on the pack miss more, most negative first."""
+        return sorted((i for i in self.items if i.discrimination is not None and i.discrimination < 0),
+                      key=lambda i: i.discrimination)
+
+    @property
     def repeated(self) -> bool:
         """Whether any series has two runs or more (else no flip rate can be measured)."""
         return any(n > 1 for n in self.runs.values())
@@ -145,16 +151,6 @@ class Analysis:
     @property
     def discriminating(self) -> bool:
         return len(self.series) >= MIN_SERIES
-
-    def scores(self) -> dict[tuple[str, str], float]:
-        """Per (series, pack): the mean share right over the pack's items the series answered."""
-        acc: dict[tuple[str, str], list[float]] = defaultdict(list)
-        for i in self.items:
-            for s, o in i.by_series.items():
-                if o.n:
-                    acc[(s, i.pack_id)].append(o.share)
-        return {k: sum(v) / len(v) for k, v in acc.items()}
-
 
 def check_metric(metric: str) -> str:
     if metric not in PROPORTIONS:

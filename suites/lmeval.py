@@ -33,7 +33,6 @@ import hashlib
 import json
 import logging
 import math
-import multiprocessing
 import os
 import re
 import shutil
@@ -42,14 +41,12 @@ import tempfile
 import time
 import unicodedata
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from tinyqa import runinfo
+from tinyqa import child, runinfo
 from tinyqa.errors import InfraError, InputError
 from tinyqa.export import lm_eval_task as task_name
 from tinyqa.pack import Pack, resolve_packs, shipped_ids
@@ -488,10 +485,8 @@ def evaluate(settings: Settings, base_url: str | None = None) -> tuple[dict, dic
 
         for pack in packs.values():
             export_pack(pack, "lm-eval", include)
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
-            results = child.submit(_evaluate_here, settings, call, str(include), others).result()
-    except BrokenProcessPool:
-        raise InfraError(f"lm-eval's process died ({settings.backend}, {settings.model}): out of memory?") from None
+        results = child.call(_evaluate_here, settings, call, str(include), others,
+                             died=f"lm-eval's process died ({settings.backend}, {settings.model}): out of memory?")
     finally:
         shutil.rmtree(include, ignore_errors=True)
     return results, packs

@@ -174,17 +174,10 @@ def build(tasks: list[str], out: Path, source: Path | None = None, verbose: bool
     there before too, a dataset mirrored again replacing its entry). Runs in a
     child process of its own (spawned), like lm-eval's runs: the Hub settings it makes are
     its own."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
+    from tinyqa import child
 
-    from tinyqa.errors import InfraError
-
-    try:
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
-            return child.submit(_build_here, list(tasks), Path(out), source and Path(source), verbose).result()
-    except BrokenProcessPool:
-        raise InfraError("the mirror's process died (out of memory?)") from None
+    return child.call(_build_here, list(tasks), Path(out), source and Path(source), verbose,
+                      died="the mirror's process died (out of memory?)")
 
 
 def _build_here(tasks: list[str], out: Path, source: Path | None, verbose: bool) -> dict:

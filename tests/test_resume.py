@@ -73,3 +73,20 @@ def test_checkpoint_keeps_no_credentials_and_resume_asks_for_them_again(tmp_path
     res = subprocess.run([tinyqa_bin, "run", "--resume", "r1", "--reports", str(tmp_path)],
                          env=cli_env, capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and "pass --api-base again" in res.stderr, res.stderr
+
+
+def test_a_torn_last_line_is_cut_off_before_the_resumed_run_appends(tmp_path):
+    """A kill mid-write leaves half a row; the resumed run's rows must survive a second resume."""
+    from tinyqa.reports.checkpoint import Checkpoint
+
+    meta = {"model": "openai/x", "packs": ["core_en"], "template": "qa-v1", "started_at": "2026-11-23T10:00:00+00:00"}
+    first = Checkpoint.create(tmp_path, "r1", meta)
+    first.append({"pack_id": "core_en", "item_id": "en-1", "error": None})
+    first.close()   # killed: the file stays, with half a row at its end
+    with open(first.path, "a", encoding="utf-8") as f:
+        f.write('{"pack_id": "core_en", "item_id": "en-2", "err')
+    resumed = Checkpoint.load(tmp_path, "r1")
+    assert [r["item_id"] for r in resumed.rows] == ["en-1"]
+    resumed.append({"pack_id": "core_en", "item_id": "en-2", "error": None})
+    resumed.close()
+    assert [r["item_id"] for r in Checkpoint.load(tmp_path, "r1").rows] == ["en-1", "en-2"]

@@ -312,8 +312,7 @@ def items_cmd(
             lambda i: [f"{i.pack_id}/{i.item_id}", i.lang or "-", i.difficulty or "-", str(i.runs), _short(i.question)])
     if a.discriminating:
         listing("negative discrimination: the models that score better on the pack miss it more",
-                sorted((i for i in a.items if i.discrimination is not None and i.discrimination < 0),
-                       key=lambda i: i.discrimination),
+                a.negative,
                 ["item", "lang", "discrimination", *who, "question", "gold"],
                 lambda i: [f"{i.pack_id}/{i.item_id}", i.lang or "-", f"{i.discrimination:+.2f}",
                            *(_share(i.by_series.get(s)) for s in who), _short(i.question), _short(i.gold, 30)])
