@@ -37,7 +37,7 @@ test: install install-test
 	# Two test processes, each taking a whole file at a time (module fixtures start once).
 	$(BIN)/python -m pytest -q -rs -n 2 --dist loadfile
 
-bench: install
+bench: install install-test
 	for b in benchmarks/*_bench.py; do $(BIN)/python $$b || exit 1; done
 
 clean:

@@ -436,7 +436,7 @@ def run(tokenizer: str, packs: list[str] | None = None, baseline: Path | None = 
     fp.timings["load_s"] = load_s
     c = compare(fp, base, tok, limits) if base is not None else None
     drift_rows, metric_rows = report_rows(run_id, tok.spec, fp, c)
-    result = RunResult(runinfo.run_row(run_id, started, SUITE, tok.spec, pack_ids=fp.packs, status="complete"),
+    result = RunResult(runinfo.run_row(run_id, started, SUITE, tok.spec, pack_ids=fp.packs),
                        metrics=metric_rows, drift=drift_rows)
     result.details = {"tokenizer": fp.tokenizer, "timings": fp.timings, "items": len(fp.items),
                       "packs": fp.packs, "baseline": str(baseline) if baseline else None}

@@ -750,7 +750,7 @@ def run(settings: Settings) -> RunResult:
     ran = results.get("tinyqa", {})
     notes = run_notes(settings, ran.get("device"), ran.get("threads"))
     row = runinfo.run_row(
-        run_id, started, SUITE, settings.model, pack_ids=[*packs, *others], status="complete",
+        run_id, started, SUITE, settings.model, pack_ids=[*packs, *others],
         api_base=None if settings.model == LOCAL or settings.backend in GPU_BACKENDS else base,
         prompt_template=f"lm-eval/{settings.backend}{'+chat' if settings.chat else ''}",
         prompt_hash=_configs_hash(results), notes=notes)

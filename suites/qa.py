@@ -107,7 +107,7 @@ def run(run_id: str, started: datetime, model: str, packs: list[Pack], t: Target
     the decoding parameters the provider was sent and notes on what it did not take."""
     items = ask(run_id, packs, t, template, concurrency=concurrency, use_cache=use_cache, checkpoint=checkpoint)
     sent, notes = llm.decoding(t)
-    row = runinfo.run_row(run_id, started, SUITE, model, pack_ids=[p.id for p in packs], status="complete",
+    row = runinfo.run_row(run_id, started, SUITE, model, pack_ids=[p.id for p in packs],
                           api_base=None if model == llm.LOCAL else t.api_base, prompt_template=template.id,
                           prompt_hash=template.sha256, decoding=sent, notes=notes)
     return RunResult(row, items=items, metrics=metrics(run_id, items), notices=notes)

@@ -10,6 +10,8 @@ import pytest
 from tinyqa import child
 from tinyqa.errors import InfraError
 
+pytestmark = pytest.mark.slow   # each test starts a process
+
 
 def test_result_and_exception_come_back():
     assert child.call(divmod, 7, 2, died="died") == (3, 1)

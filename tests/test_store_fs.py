@@ -187,6 +187,7 @@ READ_AND_EXIT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_a_process_that_read_a_url_store_exits_cleanly():
     """Scanning a store behind fsspec used to leave Python-backed files for pyarrow's threads to
     release, which aborts the process as the interpreter exits (exit 134, `terminate called

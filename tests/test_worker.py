@@ -37,7 +37,7 @@ def wait_for(condition, what: str, limit: float = 120):
 
 def test_the_next_command_runs_warm_with_its_own_keys_and_exit_code(tinyqa_bin, cli_env, mini_pack, tmp_path):
     env = {k: v for k, v in cli_env.items() if k != "CI"} | {
-        "TINYQA_WORKER": "1", "TINYQA_WORKER_IDLE": "4", "TINYQA_PROFILE": "1"}
+        "TINYQA_WORKER": "1", "TINYQA_WORKER_IDLE": "15", "TINYQA_PROFILE": "1"}
 
     def tinyqa(key, *args):
         return subprocess.run([tinyqa_bin, *args], capture_output=True, text=True, timeout=300,

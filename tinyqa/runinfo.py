@@ -56,10 +56,11 @@ def revealed(url: SecretStr | str | None) -> str | None:
 
 
 def run_row(run_id: str, started: datetime, suite: str, model: str, *, pack_ids: list[str],
-            status: str, api_base: str | None = None, prompt_template: str | None = None,
+            api_base: str | None = None, prompt_template: str | None = None,
             prompt_hash: str | None = None, decoding: dict | None = None,
             notes: list[str] | None = None) -> dict:
-    """The runs table's row for a finished run: its settings, where and from what it ran.
+    """The runs table's row for a finished run: its settings, where and from what it ran (its
+    status is the result's, set as it is written: store.write_run).
     `api_base` is recorded without credentials; `decoding` is the parameters the model was
     sent (canonical JSON), `notes` what makes the run less reproducible or comparable."""
     import json
@@ -70,7 +71,7 @@ def run_row(run_id: str, started: datetime, suite: str, model: str, *, pack_ids:
         "run_id": run_id, "started_at": started, "finished_at": now(), "suite": suite, "model": model,
         "api_base": public_url(api_base), "prompt_template": prompt_template, "prompt_hash": prompt_hash,
         "pack_ids": list(pack_ids), "git_sha": git_sha(), "trigger": trigger(),
-        "tinyqa_version": tinyqa.__version__, "status": status,
+        "tinyqa_version": tinyqa.__version__,
         "decoding": None if decoding is None else json.dumps(decoding, sort_keys=True),
         "notes": list(notes or []),
     }
