@@ -28,6 +28,11 @@ def test_an_interrupted_call_kills_its_child():
     def interrupt(*_):
         raise KeyboardInterrupt
 
+    def children() -> dict[int, psutil.Process]:   # besides multiprocessing's tracker, there for the process's life
+        return {p.pid: p for p in psutil.Process().children(recursive=True)
+                if p.is_running() and p.status() != "zombie" and "resource_tracker" not in " ".join(p.cmdline())}
+
+    before = children()   # a session's servers, under pytest-xdist
     previous = signal.signal(signal.SIGALRM, interrupt)
     signal.alarm(2)
     started = time.monotonic()
@@ -38,6 +43,5 @@ def test_an_interrupted_call_kills_its_child():
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
     assert time.monotonic() - started < 300   # not the child's 600 s
-    left = [p for p in psutil.Process().children(recursive=True) if p.is_running() and p.status() != "zombie"
-            and "resource_tracker" not in " ".join(p.cmdline())]   # multiprocessing's, for the process's life
-    assert not left, [p.cmdline() for p in left]
+    left = [p.cmdline() for pid, p in children().items() if pid not in before]
+    assert not left, left
