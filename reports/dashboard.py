@@ -187,7 +187,11 @@ def gather(reports: Path | str, rule: Thresholds | None = None) -> Dashboard:
                                    where suite = $suite and value is not null""", suite=dashboard_lmeval.SUITE)
         lm_points, d.lmeval, d.lmeval_metrics = dashboard_lmeval.gather(lm_runs, lm_metrics)
 
-    d.items = _item_analysis(item_store.analyse(reports, HEADLINE), colors)
+    item_runs = _rows(con, "select run_id, suite, model, prompt_template, started_at from runs where suite = $suite",
+                      suite=SUITE)
+    item_rows = _rows(con, f"select {', '.join([*item_store.COLUMNS, HEADLINE])} from items where suite = $suite",
+                      suite=SUITE)
+    d.items = _item_analysis(item_rules.analyse(item_runs, item_rows, HEADLINE), colors)
     d.charts = _charts(d, pack_rows, lang_rows, perf, colors, lm_points)
     return d
 

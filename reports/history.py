@@ -39,4 +39,6 @@ def gate_baseline(reports: Path | str, model: str, pack_ids: list[str], prompt_h
     """The baseline the gate compares with when given no file (gate.choose_baseline), and the
     sentence that says which run it is and why."""
     chosen, why = gate.choose_baseline(store.read(reports, "runs").to_pylist(), model, pack_ids, prompt_hash)
-    return (baseline(reports, chosen["run_id"]) if chosen else None), why
+    if chosen is None:
+        return None, why
+    return gate.baseline_from_rows(chosen, store.run_rows(reports, "items", chosen["run_id"])), why
