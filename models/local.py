@@ -37,11 +37,8 @@ def gguf_path() -> Path:
 @functools.cache
 def gguf_sha256(path: Path | None = None) -> str:
     """The model file's SHA-256: answers cached for one file are never served for another."""
-    h = hashlib.sha256()
     with open(path or gguf_path(), "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 @contextlib.contextmanager

@@ -142,11 +142,8 @@ def install(root: Path, cache: Path) -> None:
 # --- building a mirror (the `tinyqa lmeval mirror` command) --------------------------------
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def write_dataset(out: Path, path: str, name: str | None, dataset_dict) -> dict[str, dict]:
