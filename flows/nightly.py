@@ -23,7 +23,7 @@ from tinyqa import config
 from tinyqa.flows.drift import tokenizer_drift
 from tinyqa.flows.qa import tiny_qa
 from tinyqa.flows.validate import require_valid, validate_packs
-from tinyqa.pack import PACK_ID, shipped_dir, shipped_ids
+from tinyqa.pack import locate_packs, shipped_dir, shipped_ids
 from tinyqa.reports import store
 from tinyqa.suites import drift as drift_suite
 from tinyqa.suites import tokenizers
@@ -102,7 +102,8 @@ def nightly(models: list[str] | None = None, packs: list[str] | None = None,
 def portable_packs(packs: list[str]) -> list[str]:
     """Shipped pack ids as they are (every worker has tinyqa's packs); pack folders as absolute
     paths, which workers on other machines must see at the same place (a shared disk, the image)."""
-    return [p if PACK_ID.fullmatch(p) and (shipped_dir() / p).is_dir() else str(Path(p).resolve()) for p in packs]
+    return [name if folder == shipped_dir() / name else str(folder.resolve())
+            for name, folder in zip(packs, locate_packs(packs))]
 
 
 def portable_reports(reports: str) -> str:
