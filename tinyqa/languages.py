@@ -10,8 +10,15 @@ UNSPACED = frozenset({"zh", "ja", "th", "lo", "km", "my", "bo", "yue", "wuu", "l
 # Attach suffixes or particles to the answer word ("İstanbul'da", "서울입니다"): an answer
 # must start a word but may be followed by more.
 SUFFIXING = frozenset({"ko", "tr", "az", "fi", "hu", "et"})
-# Articles dropped before comparing.
-ARTICLES = {"en": frozenset({"a", "an", "the"})}
+# Articles dropped before comparing (when a word follows them in the same clause, and never
+# a capital letter inside a sentence: "Vitamin A", "the answer is A"): "Le Nil" is "Nil".
+ARTICLES = {
+    "en": frozenset({"a", "an", "the"}),
+    "fr": frozenset({"le", "la", "les", "l", "un", "une"}),
+    "de": frozenset({"der", "die", "das", "den", "dem", "des", "ein", "eine", "einen", "einem", "einer", "eines"}),
+    "es": frozenset({"el", "la", "los", "las", "un", "una", "unos", "unas"}),
+    "pt": frozenset({"o", "a", "os", "as", "um", "uma"}),
+}
 
 
 def base(lang: str) -> str:
