@@ -211,6 +211,14 @@ class _Raw:
         self.text, self.starts, self.ends, self.brk, self.sent = text, starts, True, brk, sent
 
 
+# A run of word characters (letters, digits, combining marks), a run of spaces, or one other
+# character: the tokenizer looks at single characters only where punctuation or symbols stand.
+_MARKS = "\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed" \
+         "\u0900-\u0963\u0966-\u0dff\u0e31\u0e34-\u0e3a\u0e47-\u0e4e\u0eb1-\u0ebc\u0ec8-\u0ecd" \
+         "\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\u3099\u309a\ufe20-\ufe2f"
+_RUN = re.compile(f"(?:[^\\W_]|[{_MARKS}])+|\\s+|.", re.S)
+
+
 def _tokens(s: str, lang: str) -> list[_Raw]:
     """Raw tokens of a string (case kept), each with whether it starts and ends a compound, and
     whether a clause or a sentence break comes before it. A hyphen between two word characters
@@ -239,7 +247,17 @@ def _tokens(s: str, lang: str) -> list[_Raw]:
             joined = False
         cur.clear()
 
-    for k, ch in enumerate(s):
+    for m in _RUN.finditer(s):
+        ch = m.group()
+        if len(ch) > 1 or _is_word(ch):
+            if ch[0].isspace():
+                flush(True)
+                if "\n" in ch:
+                    brk = sent = True
+            else:
+                cur.append(ch)
+            continue
+        k = m.start()
         prev = s[k - 1] if k else ""
         nxt = s[k + 1] if k + 1 < n else ""
         if ch.isspace():
@@ -258,12 +276,12 @@ def _tokens(s: str, lang: str) -> list[_Raw]:
             cur.append(ch)
         elif ch in _APOSTROPHES and lang == "tr" and cur and _is_word(prev) and nxt and _is_word(nxt):
             continue
-        elif unicodedata.category(ch)[0] == "P":
+        elif unicodedata.category(ch)[0] == "P" and ch not in "%‰":
             flush(True)
             if ch in _CLAUSE:
                 brk = True
                 sent = sent or ch in _SENTENCE
-        elif unicodedata.category(ch)[0] == "S":
+        elif unicodedata.category(ch)[0] == "S" or ch in "%‰":
             flush(True)
             cur.append(ch)
             flush(True)
@@ -473,6 +491,7 @@ class _Form:
     toks: tuple
     whole_only: bool = False      # accepted only as the whole answer
     year: bool = False            # a bare year: its counter may follow ("1945年")
+    exact: bool = False           # the bare number of a counted label: nothing may follow it
 
 
 def _variants(answer: str, lang: str) -> list[str]:
@@ -511,7 +530,7 @@ def _forms(answers: tuple[str, ...], lang: str, case: bool) -> tuple[_Form, ...]
             if v == 0 and not case:
                 number = _counted_number(_text(toks), lang)
                 if number is not None:
-                    out.append(_Form(((number, True, True, number, True, False),), True))
+                    out.append(_Form(((number, True, True, number, True, False),), True, exact=True))
     return tuple(out)
 
 
@@ -679,6 +698,8 @@ def _whole(pred: tuple, form: _Form, lang: str) -> bool:
     """The prediction is the accepted answer and nothing else (but a particle, suffix or
     copula around it, and the counter of a number: "1945年" is 1945)."""
     ans = form.toks
+    if form.exact:
+        return _text(pred) == _text(ans)
     number = _bare_number(ans)
     counters = COUNTERS.get(lang, frozenset()) | frozenset(_YEAR_COUNTERS.get(lang, ()) if form.year else ())
     if lang in UNSPACED:
