@@ -115,6 +115,9 @@ DISJUNCTIONS: dict[str, frozenset[str]] = {lang: frozenset(words.split()) for la
     "en": "or", "de": "oder bzw", "fr": "ou", "es": "o u", "pt": "ou", "ru": "или либо",
     "tr": "veya yoksa ya yahut", "ar": "او", "ko": "또는 혹은 아니면",
 }.items()}
+# After "or": a rephrasing of the same answer ("World Wide Web, or more specifically…"), not a
+# second candidate.
+_REPHRASING = frozenset("more rather simply just also so even in otherwise plutot plutôt besser eher mejor mas más melhor".split())
 _UNSPACED_NEG_BEFORE = re.compile(r"(?:不是|并非|並非|不|非)$")
 _UNSPACED_NEG_AFTER = re.compile(r"^(?:ではな|じゃな|でなく|ではあり|じゃあり)")
 _UNSPACED_OR = ("或者", "或是", "还是", "還是", "或", "または", "あるいは", "もしくは", "か")
@@ -192,7 +195,7 @@ _APOSTROPHES = "'\u2019"
 _ATTACHED = "+\u266f"     # C++, C# (written ♯): part of the name before them
 _CLAUSE = set(".,;:!?()[]{}…。，、；：！？،؛؟\n")
 _SENTENCE = set(".!?:;。！？\n؟")
-_ABBREVIATION = re.compile(r"(?<![^\W\d_])((?:[^\W\d_]\.){2,})(?![^\W\d_])")
+_ABBREVIATION = re.compile(r"(?<![^\W\d_])((?:[^\W\d_]\.)+[^\W\d_]\.?)(?![^\W\d_])")
 
 
 def _is_word(ch: str) -> bool:
@@ -650,7 +653,9 @@ def _clean(pred: tuple, i: int, j: int, lang: str) -> bool:
             return False
     if j + 1 < n and not pred[j + 1][4]:
         after = pred[j + 1][0]
-        if after in NEGATIONS_AFTER.get(lang, ()) or (j + 2 < n and after in DISJUNCTIONS.get(lang, ())):
+        if after in NEGATIONS_AFTER.get(lang, ()):
+            return False
+        if j + 2 < n and after in DISJUNCTIONS.get(lang, ()) and pred[j + 2][0] not in _REPHRASING:
             return False
     return True
 
@@ -734,6 +739,8 @@ def contains(prediction: str, answers: list[str], lang: str, case: bool = False)
     two candidates. A counted label's bare number and a bare-number alias of a longer label
     count only as the whole answer."""
     lang = _base(lang)
+    if "\n" in prediction:
+        prediction = _after_correction(prediction)
     pred = _analysed(prediction, lang, case)
     p = None
     for form in _forms(tuple(answers), lang, case):
@@ -792,6 +799,15 @@ _LEAD = re.compile(
 _EMPHASIS = re.compile(r"\*\*|__|(?<!\w)[*_](?=\S)|(?<=\S)[*_](?!\w)")
 _TRAILING = re.compile(r"\s*(?:\([^()]*\)|（[^（）]*）|\s[—–-]\s.*)$")
 _QUOTES = "\"'“”‘’«»「」『』„‚`"
+
+
+def _after_correction(prediction: str) -> str:
+    """The text from the last correction on ("Actually, it was Raphael."), or all of it."""
+    lines = prediction.splitlines()
+    for k in range(len(lines) - 1, 0, -1):
+        if _CORRECTION.match(_EMPHASIS.sub("", lines[k])):
+            return "\n".join(lines[k:])
+    return prediction
 
 
 def _tidy(line: str) -> str:

@@ -8,7 +8,7 @@ machine that collected them llama-cpp-python's build crashed on its first token.
 same prompts, greedy decoding; an answer may differ from llama.cpp's by a token where the
 dequantised arithmetic rounds differently.
 
-    .venv/bin/python tests/data/graded/collect.py smollm2 > /tmp/smollm2.jsonl
+    .venv/bin/python tests/data/graded/collect.py smollm2 [PER_PACK [DONE.jsonl]] > /tmp/smollm2.jsonl
     .venv/bin/python tests/data/graded/collect.py gemma > /tmp/gemma.jsonl
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
-def main(which: str) -> None:
+def main(which: str, per_pack: int = 0, skip: frozenset = frozenset()) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -44,7 +44,10 @@ def main(which: str) -> None:
     model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
     model.eval()
     for pid in shipped_ids():
-        for item in load_pack(shipped_dir() / pid).items:
+        pack_items = load_pack(shipped_dir() / pid).items
+        for item in pack_items[:per_pack or len(pack_items)]:
+            if item.id in skip:
+                continue
             msgs = template.messages(item.text, item.lang)
             if which == "smollm2":
                 ids = tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt")
@@ -62,4 +65,6 @@ def main(which: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    done = frozenset(json.loads(x)["item_id"] for x in Path(sys.argv[3]).read_text().splitlines()) \
+        if len(sys.argv) > 3 else frozenset()
+    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 0, done)
