@@ -115,6 +115,9 @@ DISJUNCTIONS: dict[str, frozenset[str]] = {lang: frozenset(words.split()) for la
     "en": "or", "de": "oder bzw", "fr": "ou", "es": "o u", "pt": "ou", "ru": "или либо",
     "tr": "veya yoksa ya yahut", "ar": "او", "ko": "또는 혹은 아니면",
 }.items()}
+# Words that take back what came before in the same answer ("attributed to Leonardo da Vinci,
+# but it's actually a painting by Michelangelo"): only what follows the last one counts.
+CORRECTIONS = frozenset("actually eigentlich vielmehr plutot вернее aslında".split())
 # After "or": a rephrasing of the same answer ("World Wide Web, or more specifically…"), not a
 # second candidate.
 _REPHRASING = frozenset("more rather simply just also so even in otherwise plutot plutôt besser eher mejor mas más melhor".split())
@@ -755,8 +758,10 @@ def contains(prediction: str, answers: list[str], lang: str, case: bool = False)
                 if _unspaced_clean(p, start, start + len(a), lang):
                     return True
                 start = p.find(a, start + 1)
-        elif any(_clean(pred, i, j, lang) for i, j in _occurrences(pred, form.toks, lang)):
-            return True
+        else:
+            last = max((k for k, t in enumerate(pred) if t[0] in CORRECTIONS), default=-1)
+            if any(i > last and _clean(pred, i, j, lang) for i, j in _occurrences(pred, form.toks, lang)):
+                return True
     return False
 
 
