@@ -114,10 +114,10 @@ def _ascii_digits(s: str) -> str:
     return "".join(str(unicodedata.decimal(c)) if c.isdecimal() and not c.isascii() else c for c in s)
 
 
-# Roman numerals: two letters or more of I V X L C, or D M in a longer numeral, and a single
+# Roman numerals up to 399: two letters or more of I V X L C (not D and M: "MIX", "DIV"), and a single
 # V or X written upper-case ("Henry V", "Pius X"); a single "I" is a pronoun in English and is
 # read as 1 only in the accepted answers (`roman_variants`).
-_ROMAN = re.compile(r"(?<![\w.])(?=[MDCLXVI]{2,}\b|[VX]\b)M{0,3}(?:CM|CD|D?C{0,3})(?:XC|XL|L?X{0,3})(?:IX|IV|V?I{0,3})(?![\w])")
+_ROMAN = re.compile(r"(?<![\w.])(?=[CLXVI]{2,}\b|[VX]\b)(?:XC|XL|L?X{0,3}|C{1,3}(?:XC|XL|L?X{0,3}))(?:IX|IV|V?I{0,3})(?![\w])")
 _ROMAN_VALUES = {"M": 1000, "D": 500, "C": 100, "L": 50, "X": 10, "V": 5, "I": 1}
 ROMAN_LANGS = frozenset({"en", "fr", "de", "es", "pt", "ru", "tr", "it", "nl", "pl"})
 
@@ -133,8 +133,8 @@ def roman_value(s: str) -> int:
 def _roman(s: str) -> str:
     def sub(m: re.Match) -> str:
         r = m.group(0)
-        if not r or (len(r) == 2 and r in {"CD", "DC", "MD", "DM", "CC", "MC", "CM", "DL", "LD", "MM"}):
-            return r                        # CD, DC, MD: abbreviations before numerals
+        if not r or r in {"CC", "CV", "CL", "LC", "CI", "CLI", "LCI", "LI", "VC", "XC"}:
+            return r                        # CC, CV, CLI: abbreviations before numerals
         return str(roman_value(r))
     return _ROMAN.sub(sub, s)
 
@@ -153,8 +153,8 @@ def _word_rules(lang: str) -> tuple:
         rules.append((re.compile(r"\b(?:yüzde|%)\s*(\d+(?:[.,]\d+)?)", re.IGNORECASE), r"\1 %"))
         rules.append((re.compile(r"\b(?:binde|‰)\s*(\d+(?:[.,]\d+)?)", re.IGNORECASE), r"\1 ‰"))
     if lang in ("zh", "ja"):
-        rules.append((re.compile(r"百分之\s*(\d+(?:\.\d+)?)"), r"\1%"))
-        rules.append((re.compile(r"千分之\s*(\d+(?:\.\d+)?)"), r"\1‰"))
+        rules.append((re.compile(r"\x00\s*(\d+(?:\.\d+)?)"), r"\1%"))
+        rules.append((re.compile(r"\x01\s*(\d+(?:\.\d+)?)"), r"\1‰"))
     if scales := _SCALES.get(lang):
         alt = "|".join(sorted(scales, key=len, reverse=True))
         rules.append((re.compile(rf"(?<![\d.,])(\d+(?:[.,]\d+)?)\s+({alt})\b", re.IGNORECASE),
@@ -173,8 +173,14 @@ def _scaled(m: re.Match, scales: dict, lang: str) -> str:
 
 def rewrite(s: str, lang: str, roman: bool = True) -> str:
     """`s` (NFKC, case kept) with its numbers written one way (module docstring)."""
+    s = _rewrite(s, lang, roman)
+    return s.replace("\x00", "百分之").replace("\x01", "千分之") if "\x00" in s or "\x01" in s else s
+
+
+def _rewrite(s: str, lang: str, roman: bool) -> str:
     s = _ascii_digits(s).replace("\u2212", "-").replace("٫", ".").replace("٬", ",").replace("٪", "%").replace("؉", "‰")
     if lang in ("zh", "ja", "ko"):
+        s = s.replace("百分之", "\x00").replace("千分之", "\x01")
         s = _cjk_numerals(s)
         s = _DIGIT_BIG.sub(lambda m: _times(m.group(1), _CJK_BIG[m.group(2)]), s)
         if lang == "ko":
@@ -192,12 +198,14 @@ def rewrite(s: str, lang: str, roman: bool = True) -> str:
 
 
 _NUMBER_TOKEN = re.compile(r"-?\d+(?:[.,'’/]\d+)*")
-_GROUPED = re.compile(r"-?\d{1,3}([.,'’])\d{3}(?:\1\d{3})*")
+_GROUPED = re.compile(r"-?(?!0[.,'’])\d{1,3}([.,'’])\d{3}(?:\1\d{3})*")
 
 
-def _decimal(whole: str, frac: str) -> str:
+def _decimal(whole: str, frac: str, lang: str) -> str:
+    """A decimal with the language's own mark: "0,5" in French, "0.5" in English (so that
+    reading it again gives the same number)."""
     frac = frac.rstrip("0")
-    return f"{whole}.{frac}" if frac else whole
+    return f"{whole}{',' if lang in DECIMAL_COMMA else '.'}{frac}" if frac else whole
 
 
 @functools.lru_cache(maxsize=8192)
@@ -228,9 +236,9 @@ def canonical(tok: str, lang: str) -> tuple[str, ...]:
     if len(set(seps)) == 2 and seps[-1] != seps[0]:            # 1.234,5 / 1,234.5
         last = seps[-1]
         whole, frac = tok.rsplit(last, 1)
-        return (_decimal(re.sub(r"[.,'’]", "", whole), frac),)
+        return (_decimal(re.sub(r"[.,'’]", "", whole), frac, lang),)
     if len(seps) == 1 and seps[0] in ".,":
         whole, frac = parts
         if seps[0] == dec_sep or seps[0] in ".,":
-            return (_decimal(whole, frac),)
+            return (_decimal(whole, frac, lang),)
     return (tok,)

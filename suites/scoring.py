@@ -415,8 +415,8 @@ def _analysed(text: str, lang: str, case: bool) -> tuple[Token, ...]:
         if "." in s:
             s = _ABBREVIATION.sub(lambda m: m.group(1).replace(".", ""), s)
         s = numbers.rewrite(s, lang)
-    else:
-        s = numbers.rewrite(s, lang, roman=False)
+    elif not s.isascii():
+        s = numbers._ascii_digits(s)
     raw = _tokens(s, lang)
     drop = ARTICLES.get(lang, frozenset()) if not case else frozenset()
     toks: list[list] = []
@@ -432,7 +432,7 @@ def _analysed(text: str, lang: str, case: bool) -> tuple[Token, ...]:
                 raw[k + 1].brk = True
             continue
         cap = r.text[:1].isupper()
-        if key[:1].isdigit() or key[:1] == "-":
+        if not case and (key[:1].isdigit() or key[:1] == "-"):
             parts = numbers.canonical(key, lang)
             if len(parts) > 1:
                 for j, p in enumerate(parts):
@@ -464,7 +464,7 @@ def _text(toks: tuple) -> str:
 
 # --- typed answers --------------------------------------------------------------------------
 
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:/\d+)?(?:st|nd|rd|th)?")
+_NUMBER = re.compile(r"-?\d+(?:[.,]\d+)?(?:/\d+)?(?:st|nd|rd|th)?")
 
 
 def _bare_number(toks: tuple) -> bool:
@@ -473,7 +473,7 @@ def _bare_number(toks: tuple) -> bool:
 
 def _counted_number(norm: str, lang: str) -> str | None:
     """The number of a label written as a number and a counter or unit ("4위", "180 grad")."""
-    m = re.fullmatch(r"(-?\d+(?:\.\d+)?) ?(\S+)", norm)
+    m = re.fullmatch(r"(-?\d+(?:[.,]\d+)?) ?(\S+)", norm)
     if m and m.group(2) in COUNTERS.get(lang, ()):
         return m.group(1)
     return None
