@@ -227,8 +227,9 @@ _RUN = re.compile(f"(?:[^\\W_]|[{_MARKS}])+|\\s+|.", re.S)
 
 def _tokens(s: str, lang: str) -> list[_Raw]:
     """Raw tokens of a string (case kept), each with whether it starts and ends a compound, and
-    whether a clause or a sentence break comes before it. A hyphen between two word characters
-    or a separator between two digits joins tokens ("Objective-C" is a compound; "3.14",
+    whether a clause or a sentence break comes before it. A hyphen between two word characters,
+    or parentheses written onto a word ("O(n log n)": "log n" is not in it), make a compound;
+    a separator between two digits joins tokens ("3.14",
     "1,000", "3/4" are one token); "+" and "#" right after a word stay part of it ("C++"); a
     minus before a digit is part of the number; in Turkish an apostrophe between letters joins
     a name and its suffix ("Ankara'dır"); other punctuation and spaces separate; any other
@@ -237,10 +238,12 @@ def _tokens(s: str, lang: str) -> list[_Raw]:
     cur: list[str] = []
     joined = False
     brk = sent = True
+    paren = 0                       # inside parentheses written onto a word: "O(n log n)"
     n = len(s)
 
     def flush(end: bool) -> None:
         nonlocal joined, brk, sent
+        end = end and not paren
         if cur:
             toks.append(_Raw("".join(cur), not joined, brk, sent))
             toks[-1].ends = end
@@ -266,6 +269,14 @@ def _tokens(s: str, lang: str) -> list[_Raw]:
         k = m.start()
         prev = s[k - 1] if k else ""
         nxt = s[k + 1] if k + 1 < n else ""
+        if ch == "(" and cur and not paren and ")" in s[k:k + 40]:
+            flush(False)
+            paren = 1
+            continue
+        if ch == ")" and paren:
+            paren = 0
+            flush(True)
+            continue
         if ch.isspace():
             flush(True)
             if ch == "\n":
@@ -498,6 +509,8 @@ class _Form:
     whole_only: bool = False      # accepted only as the whole answer
     year: bool = False            # a bare year: its counter may follow ("1945年")
     exact: bool = False           # the bare number of a counted label: nothing may follow it
+    then: str | None = None       # an alias that starts the label ("Guido" of "Guido van Rossum"):
+                                  # a capitalised word after it must be the label's next word
 
 
 def _variants(answer: str, lang: str) -> list[str]:
@@ -532,7 +545,10 @@ def _forms(answers: tuple[str, ...], lang: str, case: bool) -> tuple[_Form, ...]
                 continue
             whole_only = k > 0 and _bare_number(toks) and not _bare_number(label)
             year = _bare_number(toks) and re.fullmatch(r"1\d{3}|20\d{2}", toks[0][0]) is not None
-            out.append(_Form(toks, whole_only, year))
+            then = None
+            if k > 0 and len(toks) < len(label) and [t[0] for t in label[:len(toks)]] == [t[0] for t in toks]:
+                then = label[len(toks)][0]
+            out.append(_Form(toks, whole_only, year, then=then))
             if v == 0 and not case:
                 number = _counted_number(_text(toks), lang)
                 if number is not None:
@@ -663,6 +679,12 @@ def _clean(pred: tuple, i: int, j: int, lang: str) -> bool:
     return True
 
 
+def _renamed(pred: tuple, j: int, form: _Form) -> bool:
+    """A first-name alias followed by another surname: "Guido Boog" is not Guido van Rossum."""
+    return (form.then is not None and j + 1 < len(pred) and not pred[j + 1][4] and pred[j + 1][5]
+            and pred[j + 1][0] != form.then)
+
+
 def _script(ch: str) -> str:
     if "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" or ch == "々":
         return "han"
@@ -760,7 +782,8 @@ def contains(prediction: str, answers: list[str], lang: str, case: bool = False)
                 start = p.find(a, start + 1)
         else:
             last = max((k for k, t in enumerate(pred) if t[0] in CORRECTIONS), default=-1)
-            if any(i > last and _clean(pred, i, j, lang) for i, j in _occurrences(pred, form.toks, lang)):
+            if any(i > last and _clean(pred, i, j, lang) and not _renamed(pred, j, form)
+                   for i, j in _occurrences(pred, form.toks, lang)):
                 return True
     return False
 
