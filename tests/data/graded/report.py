@@ -55,13 +55,17 @@ def pct(a: int, b: int) -> str:
 
 
 def markdown(t: dict) -> str:
+    """One row per language: for each scorer, agreement · precision · recall (and the grader's
+    right answers among them)."""
     langs = sorted({k for c in t for k in t[c] if k != "all"}) + ["all"]
-    lines = ["| scorer | lang | answers | agreement | precision | recall | credited wrongly | refused wrongly |",
-             "|---|---|---|---|---|---|---|---|"]
-    for c in t:
-        for lang in langs:
-            n, agree, tp, fp, fn = t[c][lang]
-            lines.append(f"| {c} | {lang} | {n} | {pct(agree, n)} | {pct(tp, tp + fp)} | {pct(tp, tp + fn)} | {fp} | {fn} |")
+    head = " | ".join(f"`{c}` agreement · precision · recall" for c in t)
+    lines = [f"| lang | answers (right by the grader: {' / '.join(t)}) | {head} |", "|---" * (2 + len(t)) + "|"]
+    for lang in langs:
+        n = t[next(iter(t))][lang][0]
+        right = " / ".join(str(t[c][lang][2] + t[c][lang][4]) for c in t)
+        cells = " | ".join(f"{pct(a, n)} · {pct(tp, tp + fp)} · {pct(tp, tp + fn)}"
+                           for c in t for n, a, tp, fp, fn in [t[c][lang]])
+        lines.append(f"| {'**all**' if lang == 'all' else lang} | {n} ({right}) | {cells} |")
     return "\n".join(lines)
 
 
