@@ -433,7 +433,7 @@ def _analysed(text: str, lang: str, case: bool) -> tuple[Token, ...]:
     toks: list[list] = []
     for k, r in enumerate(raw):
         key, marked = _fold(r.text, lang, case)
-        if key in drop and k + 1 < len(raw) and not raw[k + 1].brk \
+        if key in drop and k + 1 < len(raw) and not raw[k + 1].brk and _is_word(raw[k + 1].text[0]) \
                 and not (len(r.text) == 1 and r.text.isupper() and not r.sent):
             if r.ends and toks and not r.starts:         # the compound now ends before it
                 toks[-1][2] = True

