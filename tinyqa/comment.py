@@ -185,33 +185,35 @@ def ours(t: Target, me: str, key: str) -> list[dict]:
     return sorted(found, key=lambda c: _int(c.get("id")))
 
 
-def _newer(mine: Run, other: dict) -> bool:
-    """Whether this run may replace the verdict in `other` (same order: the same run, again)."""
-    theirs = recorded(other.get("body") or "")
-    return theirs is None or tuple(mine.order) >= tuple(theirs.order)
+def _order(c: dict) -> tuple:
+    run = recorded(c.get("body") or "")
+    return tuple(run.order) if run else (-1,)     # an older tinyqa's comment: older than any run
 
 
 def upsert(t: Target, body: str, run: Run, env: dict) -> tuple[str, object]:
     """Edit our comment for run.key, or create one: ("updated" | "created" | "kept", its id).
-    "kept": the comment holds a newer run's verdict and is left as it is."""
+    "kept": the comment holds a newer run's verdict and is left as it is. More than one of ours
+    for the key (two first runs created one each): the oldest stays, with the newest verdict of
+    them and this run's, and the others are deleted."""
     me = whoami(t, env)
-    found = ours(t, me, run.key)
-    if found:
-        target = found[0]
-        if not _newer(run, target):
-            return "kept", target["id"]
-        _call(t.update_method, t.comment_url.format(id=target["id"]), t.headers, {"body": body})
-        return "updated", target["id"]
-    created, _ = _call("POST", t.comments_url, t.headers, {"body": body})
-    cid = created.get("id")
-    # Two first runs may both have created one: the oldest comment stays, with the newest verdict.
-    found = ours(t, me, run.key)
-    if found and _int(found[0].get("id")) != _int(cid):
-        if _newer(run, found[0]):
-            _call(t.update_method, t.comment_url.format(id=found[0]["id"]), t.headers, {"body": body})
-        _call("DELETE", t.comment_url.format(id=cid), t.headers)
-        return "updated", found[0]["id"]
-    return "created", cid
+    found, created = ours(t, me, run.key), None
+    if not found:
+        made, _ = _call("POST", t.comments_url, t.headers, {"body": body})
+        created = made.get("id")
+        found = ours(t, me, run.key)      # another run may have created one meanwhile
+        if len(found) <= 1:
+            return "created", created
+    keep, *extra = found
+    # the newest verdict: this run's on a tie (the same run posting again)
+    candidates = [((*_order(c), 0), c.get("body") or "") for c in found if c.get("id") != created]
+    best_order, best = max([*candidates, ((*tuple(run.order), 1), body)], key=lambda x: x[0])
+    if best != (keep.get("body") or ""):
+        _call(t.update_method, t.comment_url.format(id=keep["id"]), t.headers, {"body": best})
+    for c in extra:
+        _call("DELETE", t.comment_url.format(id=c["id"]), t.headers)
+    if best_order[-1] == 0:
+        return "kept", keep["id"]
+    return ("created" if keep.get("id") == created else "updated"), keep["id"]
 
 
 def compose(body_file: Path, link: str | None, env: dict, run: Run | None = None) -> str:
