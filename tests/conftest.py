@@ -33,6 +33,16 @@ MINI = [
 GOLD = {i["text"]: i["label"] for i in MINI}
 
 
+def default_sigint() -> None:
+    """preexec_fn for a child the test interrupts with SIGINT: a suite started as a background
+    job of a non-interactive shell inherits SIGINT ignored, and passes that on to its children,
+    which would then never see the signal (Python installs its handler only where SIGINT is not
+    ignored at start)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def write_pack(folder: Path, items: list[dict]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "data.jsonl").write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")

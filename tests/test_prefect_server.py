@@ -108,7 +108,11 @@ def test_nightly_deployment_runs_through_a_worker(server_env, tmp_path):
     finally:
         if worker and worker.poll() is None:
             os.killpg(worker.pid, 15)
-            worker.wait(30)
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:   # SIGTERM not honoured: the whole group goes
+                os.killpg(worker.pid, 9)
+                worker.wait(30)
 
 
 def _servers_of(home: Path) -> list[int]:

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from clusters import dask_cluster, s3_server
-from conftest import GOLD, MINI, write_pack
+from conftest import GOLD, MINI, default_sigint, write_pack
 from fakeserver import ScriptedServer
 from test_store_fs import WRITER   # the same writers as on a local store
 
@@ -176,7 +176,7 @@ def test_commands_against_an_s3_store(s3, tmp_path, tinyqa_bin, cli_env, prefect
         # run, interrupted after two answers (the checkpoint lives in the cache: S3 does not append)
         proc = subprocess.Popen([tinyqa_bin, "run", "--model", "openai/x", "--api-base", srv.url, "--packs", "mini",
                                  "--concurrency", "1", "--no-cache", "--reports", url], cwd=work, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
         checkpoints = tmp_path / "cache" / "checkpoints"
         while not any(len(p.read_text().splitlines()) == 3 for p in checkpoints.rglob("*.jsonl")):
             assert proc.poll() is None, proc.communicate()

@@ -34,6 +34,20 @@ ModelOpt = Annotated[str, typer.Option(help="LiteLLM model string, or `local` fo
 ApiBase = Annotated[Optional[str], typer.Option(help="Base URL of an OpenAI-compatible (or the provider's own) server.")]
 
 
+def _version(value: bool) -> None:
+    if value:
+        from tinyqa import __version__
+
+        print(f"tinyqa {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                   help="Print tinyqa's version and exit.")] = False) -> None:
+    pass
+
+
 def _metric_names() -> str:
     from tinyqa.suites.scoring import PROPORTIONS
 

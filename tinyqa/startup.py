@@ -18,6 +18,7 @@ def check_model_cheaply(model: str, api_base: str | None) -> None:
     from tinyqa.models import credentials, local
 
     if model == "local":
+        local.require_server()
         local.gguf_path()
     else:
         credentials.check(model, api_base or config.model_settings(model).get("api_base"))
