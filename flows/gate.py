@@ -34,22 +34,21 @@ def gate(model: str, packs: list[str], baseline: str | None = None, api_base: Se
     (per-item majority), then the checks against the baseline; the runs written with the
     verdict as their status, the verdict published as an artifact."""
     t = gate_suite.thresholds(overrides)
-    notices: list[str] = []
+    drift_note = None
     pack_ids = [p.id for p in resolve_packs(packs)]
     if baseline:
         base = gate_suite.load_baseline(Path(baseline))
-        notices.append(f"baseline: the file {baseline} (run {base.get('run_id')})")
+        chosen = gate_suite.file_baseline(baseline, base)
     else:
-        base, why = history.gate_baseline(reports, model, pack_ids, load_template(template).sha256)
-        notices.append(why)
+        base, chosen = history.gate_baseline(reports, model, pack_ids, load_template(template).sha256)
     tokenizer = tokenizer or tokenizers.for_model(model)
     drift_future = None
     if tokenizer is None:
-        notices.append(f"drift skipped: no offline tokenizer known for {model} (pass --tokenizer)")
+        drift_note = f"drift skipped: no offline tokenizer known for {model} (pass --tokenizer)"
     else:
         drift_base = drift_baseline or drift_suite.shipped_baseline(tokenizer)
         if drift_base is None:
-            notices.append(f"drift: no baseline for tokenizer {tokenizer}; fingerprinted only")
+            drift_note = f"drift: no baseline for tokenizer {tokenizer}; fingerprinted only"
         # Alongside tiny QA, which mostly waits on the model.
         drift_future = tokenizer_drift.submit(tokenizer, packs, str(drift_base) if drift_base else None, reports,
                                               max_changed=t.max_drifted)
@@ -58,10 +57,9 @@ def gate(model: str, packs: list[str], baseline: str | None = None, api_base: Se
     drift = drift_future.result() if drift_future else None
     checks = gate_suite.verdict(gate_suite.majority([r.items for r in runs], t.metric), base, t)
     if drift is not None:
-        checks += drift.checks or [Check("drift", f"tokenizer {tokenizer}", True,
-                                         f"{drift.details['items']} items fingerprinted (no baseline to compare)")]
-    result = GateResult(model, checks, runs, drift, baseline or (base["run_id"] if base else None),
-                        notices + runs[0].notices)
+        checks += drift.checks or [Check.drift(tokenizer, True,
+                                               f"{drift.details['items']} items fingerprinted (no baseline to compare)")]
+    result = GateResult(model, checks, runs, drift, chosen, list(runs[0].notices), drift_note)
     for r in runs:   # their status is the verdict: a failed gate is nobody's baseline
         r.checks = checks
         save(reports, r)
