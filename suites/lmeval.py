@@ -59,6 +59,8 @@ from tinyqa.suites.stats import wilson
 SUITE = "lmeval"
 LOCAL = "local"
 API_BACKENDS = ("local-chat-completions", "local-completions")
+DEFAULT_BACKEND = API_BACKENDS[0]   # the one default: the command's, the nightly's, Settings'
+
 GPU_BACKENDS = ("hf", "vllm")
 BACKENDS = API_BACKENDS + GPU_BACKENDS
 OPENAI_BASE = "https://api.openai.com/v1"
@@ -90,7 +92,7 @@ class Settings(BaseModel):
 
     model: str
     tasks: tuple[str, ...]
-    backend: str = "local-chat-completions"
+    backend: str = DEFAULT_BACKEND
     api_base: SecretStr | None = None
     limit: float | None = None                 # docs per task (a fraction below 1)
     batch_size: int | str | None = None        # default: 1 on API backends, "auto" on GPU
