@@ -565,7 +565,7 @@ def write_pack(outcome: Outcome, out: Path, *, force: bool = False) -> Path:
     """Write the pack folder `out` atomically: data.jsonl, croissant.json (datePublished from
     the spec, else an earlier croissant.json in `out`, else today), README.md, all into a
     temporary sibling that must pass `validate_pack` before it replaces `out`."""
-    from tinyqa.pack import describe_pack
+    from tinyqa.validators.croissant import describe_pack
     from tinyqa.validators.croissant import FILE as CROISSANT
     from tinyqa.validators.validate import validate_pack
 

@@ -46,7 +46,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from tinyqa import child, runinfo
+from tinyqa import child, languages, runinfo
 from tinyqa.errors import InfraError, InputError
 from tinyqa.export import lm_eval_task as task_name
 from tinyqa.pack import Pack, resolve_packs, shipped_ids
@@ -645,7 +645,7 @@ def why_differ(pred: str, answers: list[str], lang: str, case: bool) -> str:
                               and c not in string.punctuation})
     if case:
         cause = "the item is tagged match: case; lm-eval's ignore_case lower-cases it anyway"
-    elif tq and lang.split("-")[0] == "en" and re.search(r"\b(?:a|an|the)\b", pred, re.IGNORECASE) \
+    elif tq and languages.base(lang) == "en" and re.search(r"\b(?:a|an|the)\b", pred, re.IGNORECASE) \
             and not scoring.exact_match(pred, answers, "und", case):
         cause = "an English article: tinyqa drops a/an/the, lm-eval keeps it"
     elif tq and non_ascii_punct:
@@ -654,9 +654,9 @@ def why_differ(pred: str, answers: list[str], lang: str, case: bool) -> str:
     elif tq and re.search(r"\s{2,}|[\t\n\r\u00a0\u2000-\u200b\u3000]", pred.strip()):
         cause = "whitespace inside the answer: tinyqa collapses it, lm-eval's filter strips only the ends"
     elif tq and any(scoring.fold_accents(x.casefold(), lang) != x.casefold() for x in [pred, *answers]):
-        cause = (f"an accent: tinyqa's rule for {lang.split('-')[0]} accepts the word without it "
+        cause = (f"an accent: tinyqa's rule for {languages.base(lang)} accepts the word without it "
                  "(docs/scoring.md), lm-eval does not")
-    elif tq and lang.split("-")[0] == "en" and scoring.NUMBER_WORDS.intersection(re.findall(r"\w+", pred.lower())):
+    elif tq and languages.base(lang) == "en" and scoring.NUMBER_WORDS.intersection(re.findall(r"\w+", pred.lower())):
         cause = "an English number word: tinyqa reads it as digits, lm-eval does not"
     elif tq:
         cause = ("Unicode normalisation and rules tinyqa applies and lm-eval does not (NFKC, case "

@@ -145,7 +145,7 @@ def test_commands_against_an_s3_store(s3, tmp_path, tinyqa_bin, cli_env, prefect
     import pyarrow.fs as pafs
     import pyarrow.parquet as pq
 
-    from tinyqa.pack import describe_pack
+    from tinyqa.validators.croissant import describe_pack
     from tinyqa.reports import store
 
     bucket = _bucket(s3)

@@ -24,7 +24,7 @@ def no_worker_left(cli_env):
 
 def workers(env) -> list[int]:
     return [pid for pid in processes_of(env)
-            if b"tinyqa.cli.serve" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+            if b"tinyqa.worker" in Path(f"/proc/{pid}/cmdline").read_bytes()]
 
 
 def wait_for(condition, what: str, limit: float = 120):

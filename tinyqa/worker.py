@@ -1,7 +1,7 @@
 """The warm worker: for repeated local runs, a process that has already imported LiteLLM and
 what a command runs, so that the next `tinyqa run`, `smoke` or `gate` asks its first question
 within a second instead of after the imports. It serves a command handed to it as a callable
-(`serve(..., command=...)`; the command line's is tinyqa/cli/serve.py): it never imports the
+(`serve(..., command=...)`; the command line's is tinyqa/worker_cli.py): it never imports the
 command line.
 
 How a command uses it (`handle`): it connects to the worker's Unix socket, hands over its

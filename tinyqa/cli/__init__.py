@@ -43,7 +43,7 @@ def entry() -> None:
 
     offline.apply()
     atexit.register(_leave)   # registered first, so it runs last
-    served = worker.handle(sys.argv[1:], serve_module="tinyqa.cli.serve")
+    served = worker.handle(sys.argv[1:], serve_module="tinyqa.worker_cli")
     if served is not None:   # the command ran in a warm worker, on this terminal
         os._exit(served)
     try:

@@ -33,7 +33,8 @@ def packs_cmd() -> None:
 def describe(pack_dir: Annotated[Path, typer.Argument(help="A pack folder, or a folder of packs.")]) -> None:
     """Fill in each item's id and sha256 and (re)write the pack's croissant.json; for a folder
     of packs, every pack and an index croissant.json for the folder."""
-    from tinyqa.pack import DATA_FILE, describe_pack
+    from tinyqa.pack import DATA_FILE
+    from tinyqa.validators.croissant import describe_pack
     from tinyqa.validators import croissant
     from tinyqa.validators.validate import pack_dirs
 

@@ -1,6 +1,7 @@
-"""The warm worker's process (`python -m tinyqa.cli.serve SOCKET`): tinyqa/worker.py serves
-the `tinyqa` command, handed to it here as a callable, so that the worker never imports the
-command line."""
+"""The warm worker's process for the `tinyqa` command (`python -m tinyqa.worker_cli SOCKET`):
+tinyqa/worker.py serves the command line's command, handed to it here as a callable, so that
+the worker never imports the command line. Light on import: the socket is bound before the
+command line is imported (the warm-up)."""
 from __future__ import annotations
 
 import os
