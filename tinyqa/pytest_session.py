@@ -1,6 +1,8 @@
-"""The pytest plugin's one flow run a session: its settings (the --tinyqa-* options over the
+"""The pytest plugin's one run a session: its settings (the --tinyqa-* options over the
 [pytest] table of tinyqa.toml), the packs its selected tinyqa tests read, and the run itself,
-through the flows and the start-up the `tinyqa` commands use.
+through the operations the `tinyqa` commands call (tinyqa/api.py): in process, or as flows on
+a Prefect API the user configured; never a server of its own, never a change to the
+environment of pytest's process.
 
 A session runs one gate when a selected test reads `tinyqa_gate` or `tinyqa_pack` (the gate's
 QA run serves `tinyqa_run` too), else one tiny QA run, over the union of the selected tests'
