@@ -167,7 +167,7 @@ def gate(model: str, packs: list[str], baseline: str | None, template: str, toke
     checks = gate_suite.verdict(gate_suite.majority([r.items for r in runs], t.metric), base, t)
     if drift is not None:
         checks += drift.checks or [Check.drift(tokenizer, True,
-                                               f"{drift.details['items']} items fingerprinted (no baseline to compare)")]
+                                               f"{drift.details.items} items fingerprinted (no baseline to compare)")]
     result = GateResult(model, checks, runs, drift, chosen, list(runs[0].notices), drift_note)
     for r in runs:
         r.checks = checks

@@ -88,6 +88,46 @@ class Baseline:
 
 
 @dataclass
+class DriftDetails:
+    """What a drift run has to say beyond its rows: the tokenizer (spec, kind, name), timings,
+    items and packs fingerprinted, the baseline file; compared with one, the items that
+    changed (with their tokens), how many are new, missing or unchanged, the identity parts
+    that changed, the per-language metric deltas and the failures; `baseline_written` when a
+    new baseline was written. Read as fields; `details["changed"]` and `"changed" in details`
+    still work for older callers (a field that is None is absent)."""
+
+    tokenizer: dict
+    timings: dict
+    items: int
+    packs: list[str]
+    baseline: str | None = None
+    changed: list[dict] | None = None          # None: not compared (no baseline)
+    new: int | None = None
+    missing: int | None = None
+    unchanged: int | None = None
+    identity_changed: list[dict] = field(default_factory=list)
+    metric_deltas: list[dict] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    baseline_written: str | None = None
+
+    @property
+    def compared(self) -> bool:
+        return self.changed is not None
+
+    def __getitem__(self, key: str):
+        value = getattr(self, key, None) if key in self.__dataclass_fields__ else None
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.__dataclass_fields__ and getattr(self, key) is not None
+
+    def get(self, key: str, default=None):
+        return self[key] if key in self else default
+
+
+@dataclass
 class RunResult:
     run: dict                                           # the runs row
     items: list[dict] = field(default_factory=list)     # items table rows (tiny QA, lm-eval)
@@ -95,7 +135,7 @@ class RunResult:
     drift: list[dict] = field(default_factory=list)     # drift table rows
     checks: list[Check] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
-    details: dict = field(default_factory=dict)
+    details: dict | DriftDetails = field(default_factory=dict)   # drift's: DriftDetails
 
     @property
     def run_id(self) -> str:

@@ -99,15 +99,14 @@ DRIFT_COLUMNS = {"fertility": "fertility", "chars_per_token": "chars/tok", "spli
 def drift(res, baseline, reports: str, show: int) -> None:
     """A drift run: the tokenizer and timings, per-language metrics (with the change against
     the baseline), the identity parts and items that changed; then its exit code."""
-    d, t = res.details, res.details["timings"]
-    out.print(f"tokenizer {d['tokenizer']['spec']} ({d['tokenizer']['kind']}: {d['tokenizer']['name']}) · "
-              f"{d['items']} items in {len(d['packs'])} packs · load {t['load_s']:.2f} s · "
+    d, t = res.details, res.details.timings
+    out.print(f"tokenizer {d.tokenizer['spec']} ({d.tokenizer['kind']}: {d.tokenizer['name']}) · "
+              f"{d.items} items in {len(d.packs)} packs · load {t['load_s']:.2f} s · "
               f"fingerprint {t['fingerprint_s'] * 1000:.0f} ms · metrics {t['metrics_s'] * 1000:.0f} ms", markup=False)
-    compared = "changed" in d
-    deltas = {(x["lang"], x["metric"]): x for x in d.get("metric_deltas", [])}
+    deltas = {(x["lang"], x["metric"]): x for x in d.metric_deltas}
     values = {(m["slice"].removeprefix("lang="), m["metric"]): m["value"] for m in res.metrics if m["slice"] != "all"}
     table = Table("lang", *DRIFT_COLUMNS.values(),
-                  title="per-language metrics" + (" (Δ vs baseline, shared items)" if compared else ""))
+                  title="per-language metrics" + (" (Δ vs baseline, shared items)" if d.compared else ""))
     for lang in sorted({lang for lang, _ in values}):
         cells = []
         for metric in DRIFT_COLUMNS:
@@ -119,24 +118,24 @@ def drift(res, baseline, reports: str, show: int) -> None:
             cells.append(cell)
         table.add_row(lang, *cells)
     out.print(table)
-    if compared:
-        for x in d["identity_changed"]:
+    if d.compared:
+        for x in d.identity_changed:
             out.print(f"identity changed: {x['part']}: {x['old'] or '-'} → {x['new'] or '-'}", markup=False)
-        for x in d["changed"][:show]:
+        for x in d.changed[:show]:
             for part in x["parts"]:
                 same = " (same pieces, other ids)" if x["old"][part] == x["new"][part] else ""
                 out.print(f"changed {x['pack_id']}/{x['item_id']} [{x['lang']}] {part}: "
                           f"{_tokens(x['old'][part])} → {_tokens(x['new'][part])}{same}", markup=False)
-        if len(d["changed"]) > show:
-            out.print(f"… and {len(d['changed']) - show} more changed items (see {reports}/drift)", markup=False)
-        out.print(f"{len(d['changed']) + d['unchanged']} items compared with {baseline}: {len(d['changed'])} changed, "
-                  f"{d['new']} new (not in the baseline), {d['missing']} missing", markup=False)
+        if len(d.changed) > show:
+            out.print(f"… and {len(d.changed) - show} more changed items (see {reports}/drift)", markup=False)
+        out.print(f"{len(d.changed) + d.unchanged} items compared with {baseline}: {len(d.changed)} changed, "
+                  f"{d.new} new (not in the baseline), {d.missing} missing", markup=False)
     out.print(f"reports written to {reports}/ (run {res.run_id})", markup=False)
-    if d.get("baseline_written"):
-        out.print(f"baseline written to {d['baseline_written']} ({d['items']} items)", markup=False)
-    for f in d.get("failures", []):
+    if d.baseline_written:
+        out.print(f"baseline written to {d.baseline_written} ({d.items} items)", markup=False)
+    for f in d.failures:
         err.print(f"FAIL {f}", markup=False)
-    if compared and res.passed:
+    if d.compared and res.passed:
         out.print(f"no drift against {baseline}", markup=False)
     raise typer.Exit(0 if res.passed else 1)
 
@@ -183,7 +182,7 @@ def nightly(result, reports: str) -> None:
     out.print(f"nightly: {len(result.qa)} tiny QA run(s), {result.errors} item error(s); reports in {reports}/",
               markup=False)
     for d in result.drift:
-        failures = d.details.get("failures")
+        failures = d.details.failures
         out.print(f"drift {d.run['model']}: {'; '.join(failures) if failures else 'no change'}", markup=False)
     for r in result.lmeval:
         out.print(f"lm-eval {r.run['model']} ({r.run['prompt_template'].removeprefix('lm-eval/')}): "
