@@ -50,7 +50,7 @@ def finish_run(result, reports: str) -> None:
     raise typer.Exit(exit_code([result]))
 
 
-def gate(result, model: str, started: float, elapsed: float, junit=None, markdown=None) -> None:
+def gate(result, model: str, elapsed: float, junit=None, markdown=None) -> None:
     """The gate's checks table, the failed checks' items, the notes; JUnit and Markdown files
     when asked, GitHub's step summary and outputs when set; then its exit code."""
     from tinyqa.reports import markdown as md

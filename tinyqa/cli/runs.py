@@ -98,7 +98,7 @@ def gate(
     result = api.gate(model=model, packs=packs, baseline=baseline, api_base=api_base, template=template,
                       tokenizer=tokenizer, drift_baseline=drift_baseline, repeats=repeats, overrides=overrides,
                       use_cache=not no_cache, reports=reports, prefect=prefect, verbose=verbose)
-    render.gate(result, model, started, time.perf_counter() - started, junit, markdown)
+    render.gate(result, model, time.perf_counter() - started, junit, markdown)
 
 
 @app.command()
