@@ -35,10 +35,11 @@ def write_pack(outcome: gen.Outcome, out: str, force: bool) -> str:
 
 @flow(name="generate-pack")
 async def generate_pack(spec: gen.Spec, api_base: SecretStr | None = None, out: str | None = None,
-                        allow_partial: bool = False, force: bool = False, use_cache: bool = True) -> dict:
+                        allow_partial: bool = False, force: bool = False, use_cache: bool = True
+                        ) -> gen.GenerateResult:
     """Generate what `spec` asks for (gen.make_spec checks it); write it to `out` when every
     language got its share (or, with `allow_partial`, whatever valid items were obtained).
-    Returns the run's summary (see `Outcome.summary`) with `written`: the folder, or None."""
+    Returns a GenerateResult: the summary (`Outcome.summary`) and `written`, the folder or None."""
     try:
         return await steps.generate(spec, runinfo.revealed(api_base), out, allow_partial, force, use_cache,
                                     ask_batch=ask_batch, write=write_pack, shared=shared_limit)

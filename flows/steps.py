@@ -177,12 +177,12 @@ def gate(model: str, packs: list[str], baseline: str | None, template: str, toke
 
 async def generate(spec, api_base: str | None = None, out: str | None = None, allow_partial: bool = False,
                    force: bool = False, use_cache: bool = True, ask_batch=None, write=None,
-                   shared: Callable[[str], object] | None = None) -> dict:
+                   shared: Callable[[str], object] | None = None):
     """Generate what `spec` asks for (generators/generate.make_spec checks it) in rounds of
     (language, batch) requests (`ask_batch(target, request, use_cache)`, a Prefect task on
     Prefect), and write it to `out` (`write(outcome, out, force)`) when every language got its
     share (or, with `allow_partial`, whatever valid items were obtained). Returns the run's
-    summary (`Outcome.summary`) with `written`: the folder, or None."""
+    result (generators/generate.GenerateResult: the summary, and `written`, the folder or None)."""
     from tinyqa.generators import generate as gen
     from tinyqa.models.cache import ResponseCache
 
@@ -196,4 +196,4 @@ async def generate(spec, api_base: str | None = None, out: str | None = None, al
     written = None
     if out and outcome.items and (outcome.complete or allow_partial):
         written = write(outcome, out, force) if write else str(gen.write_pack(outcome, Path(out), force=force))
-    return {**outcome.summary(), "written": written}
+    return gen.GenerateResult(**outcome.summary(), written=written)

@@ -30,6 +30,7 @@ from tinyqa.generators import prompts
 from tinyqa.models import llm
 from tinyqa.models.cache import ResponseCache
 from tinyqa.pack import BCP47, DATA_FILE, PACK_ID, Item, item_line, resolve_packs
+from tinyqa.suites.result import Details
 from tinyqa.suites.scoring import normalize
 from tinyqa.validators.expectations import BOUNDS
 from tinyqa.validators.inflection import missing_inflection
@@ -385,6 +386,30 @@ class Outcome:
             "prompt_hashes": {s.lang: s.prompt_hash for s in self.states},
             "jsonl": self.jsonl(),
         }
+
+
+@dataclass
+class GenerateResult(Details):
+    """A generator run (`Outcome.summary` and the folder written): per language what was
+    requested (by category), kept, rejected (by reason), the replies and repairs, the last
+    error; what is missing and why it stopped; usage; the JSONL of the kept items; `written`,
+    the pack folder, or None."""
+
+    languages: list[str]
+    requested: dict
+    kept: dict
+    missing: dict
+    complete: bool
+    stopped: str | None
+    rejected: dict
+    replies: dict
+    repairs: dict
+    errors: dict
+    usage: dict
+    structured_output: object
+    prompt_hashes: dict
+    jsonl: str
+    written: str | None = None
 
 
 def provenance_model(model: str) -> str:

@@ -53,7 +53,7 @@ from tinyqa.pack import Pack, resolve_packs, shipped_ids
 from tinyqa.settings import cache_dir
 from tinyqa.suites import scoring
 from tinyqa.suites.lmeval_tasks import TaskNeed
-from tinyqa.suites.result import RunResult
+from tinyqa.suites.result import LmevalDetails, RunResult
 from tinyqa.suites.stats import wilson
 
 SUITE = "lmeval"
@@ -758,10 +758,10 @@ def run(settings: Settings) -> RunResult:
         prompt_hash=_configs_hash(results), notes=notes)
     return RunResult(row, items=items_rows(run_id, results, packs),
                      metrics=metrics_rows(run_id, results) + agreement_rows(run_id, agree), notices=notes,
-                     details={"agreement": agree, "lm_eval_version": results.get("lm_eval_version"),
-                              "device": ran.get("device"), "batch_size": ran.get("batch_size"),
-                              "output_types": ran.get("output_types", {}),
-                              "timings": {"total_s": time.perf_counter() - t0, "lm_eval_s": eval_s}})
+                     details=LmevalDetails(agreement=agree, lm_eval_version=results.get("lm_eval_version"),
+                                           device=ran.get("device"), batch_size=ran.get("batch_size"),
+                                           output_types=ran.get("output_types", {}),
+                                           timings={"total_s": time.perf_counter() - t0, "lm_eval_s": eval_s}))
 
 
 def run_notes(settings: Settings, device: str | None, threads: int | None = None) -> list[str]:

@@ -158,7 +158,7 @@ def lmeval(result, model: str, backend: str, reports: str) -> None:
     """An lm-eval run: its scores table, the cross-check with tinyqa's EM, the notes."""
     rows = {(m["pack_id"], m["slice"], m["metric"]): m for m in result.metrics}
     table = Table("task", "metric", "filter", "value", "stderr", "n",
-                  title=f"lm-eval {result.details['lm_eval_version']} · {model} · {backend}")
+                  title=f"lm-eval {result.details.lm_eval_version} · {model} · {backend}")
     for (task_id, slice_, metric), m in rows.items():
         if metric.endswith("_stderr") or metric in ("tinyqa_exact_match", "em_disagreements"):
             continue
@@ -166,7 +166,7 @@ def lmeval(result, model: str, backend: str, reports: str) -> None:
         table.add_row(task_id, metric, slice_.removeprefix("filter="), f"{m['value']:.4f}",
                       "-" if se is None else f"{se['value']:.4f}", "-" if m["n"] is None else str(m["n"]))
     out.print(table)
-    for a in result.details["agreement"]:
+    for a in result.details.agreement:
         same = "agrees with" if not a["differ"] else f"differs on {len(a['differ'])} item(s) from"
         out.print(f"{a['task']} (filter {a['filter']}): lm-eval exact_match {a['k_lmeval']}/{a['n']} "
                   f"{same} tinyqa's EM {a['k_tinyqa']}/{a['n']} on the same answers", markup=False)
@@ -175,7 +175,7 @@ def lmeval(result, model: str, backend: str, reports: str) -> None:
                       f"tinyqa {'right' if d['tinyqa_em'] else 'wrong'}: {d['why']}", markup=False)
     notes(result.notices)
     out.print(f"reports written to {reports}/ (run {result.run_id}) · lm-eval "
-              f"{result.details['timings']['lm_eval_s']:.1f} s", markup=False)
+              f"{result.details.timings['lm_eval_s']:.1f} s", markup=False)
 
 
 def nightly(result, reports: str) -> None:
@@ -199,12 +199,12 @@ def generated(result, allow_partial: bool, str_output: bool) -> None:
     console = err if str_output else out
     for line in gen.report_lines(result):
         console.print(line, markup=False)
-    if not result["complete"]:
+    if not result.complete:
         err.print(f"tinyqa: {gen.missing_line(result)}", markup=False)
-        if not allow_partial or not any(result["kept"].values()):
+        if not allow_partial or not any(result.kept.values()):
             err.print("tinyqa: nothing written (--allow-partial writes the valid items obtained, if any)")
             raise typer.Exit(1)
-    if str_output and (result["complete"] or allow_partial):
-        sys.stdout.write(result["jsonl"])
-    if result["written"]:
-        console.print(f"{result['written']}: {sum(result['kept'].values())} items written", markup=False)
+    if str_output and (result.complete or allow_partial):
+        sys.stdout.write(result.jsonl)
+    if result.written:
+        console.print(f"{result.written}: {sum(result.kept.values())} items written", markup=False)
