@@ -14,6 +14,7 @@ from pathlib import Path
 from prefect import flow, task
 
 import tinyqa
+import tinyqa.flows  # noqa: F401  (the offline defaults: this module may be a deployment's entry point)
 from tinyqa import pack as pack_module
 from tinyqa.errors import CheckFailed
 from tinyqa.pack import locate_packs, shipped_dir
