@@ -77,7 +77,8 @@ def world(tmp_path_factory):
                               capture_output=True, text=True, timeout=300)
 
     with ScriptedServer(answer) as srv:
-        common = ["--model", "openai/x", "--packs", str(pack), "--reports", str(root / "reports")]
+        # On Prefect (its temporary API): what Prefect records is scanned too.
+        common = ["--model", "openai/x", "--packs", str(pack), "--reports", str(root / "reports"), "--prefect"]
         by_env = run("run", "--api-base", srv.url, *common, extra_env={"OPENAI_API_KEY": KEY_ENV})
         with_userinfo = srv.url.replace("http://", f"http://{USER}:{KEY_URL}@")
         by_url = run("run", "--api-base", with_userinfo, *common)
