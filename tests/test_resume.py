@@ -28,7 +28,8 @@ def test_interrupted_run_resumes_without_asking_again(tmp_path, tinyqa_bin, cli_
         proc = subprocess.Popen(args, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 preexec_fn=default_sigint)
         folder = reports / "_checkpoints"
-        while not any(len(p.read_text().splitlines()) == 11 for p in folder.glob("*.jsonl")):
+        while not (any(len(p.read_text().splitlines()) == 11 for p in folder.glob("*.jsonl"))
+                   and sum(srv.asked.values()) == 12):
             assert proc.poll() is None, proc.communicate()   # the 10 answers checkpointed, 2 requests held
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)

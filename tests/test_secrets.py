@@ -47,7 +47,7 @@ def scan(root: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """Both runs and the exports done; everything they wrote lies under `root`."""
-    from tinyqa.pack import describe_pack
+    from tinyqa.validators.croissant import describe_pack
 
     root = tmp_path_factory.mktemp("secrets")
     pack = describe_pack(write_pack(root / "packs" / "mini", MINI)).path
@@ -77,7 +77,8 @@ def world(tmp_path_factory):
                               capture_output=True, text=True, timeout=300)
 
     with ScriptedServer(answer) as srv:
-        common = ["--model", "openai/x", "--packs", str(pack), "--reports", str(root / "reports")]
+        # On Prefect (its temporary API): what Prefect records is scanned too.
+        common = ["--model", "openai/x", "--packs", str(pack), "--reports", str(root / "reports"), "--prefect"]
         by_env = run("run", "--api-base", srv.url, *common, extra_env={"OPENAI_API_KEY": KEY_ENV})
         with_userinfo = srv.url.replace("http://", f"http://{USER}:{KEY_URL}@")
         by_url = run("run", "--api-base", with_userinfo, *common)
