@@ -24,6 +24,7 @@ from tinyqa.suites.compare import counted, flips
 from tinyqa.suites.result import Check
 from tinyqa.suites.scoring import PROPORTIONS
 from tinyqa.suites.stats import mcnemar_exact, paired_difference, wilson
+from tinyqa.text import COMMENT_MAX, cap
 
 BASELINE_FORMAT = "tinyqa-baseline/1"
 SUITE = "tinyqa"   # the runs a gate compares: tiny QA's
@@ -199,6 +200,12 @@ def verdict(rows: list[dict], baseline: dict | None, t: Thresholds) -> list[Chec
     return checks
 
 
+def _quote(value: str | None) -> str:
+    """A question or an answer in a check's details (terminal, JUnit, Markdown): its repr
+    (control characters escaped), cut to COMMENT_MAX characters."""
+    return repr(value if value is None else cap(value, COMMENT_MAX))
+
+
 def _drop_check(pack_id: str, slice_: str, rows: list[dict], base: dict, t: Thresholds) -> Check:
     pairs = [(b, r) for r in rows if (b := base.get(f"{pack_id}/{r['item_id']}")) is not None]
     lost, gained, paired = flips(pairs, t.metric)
@@ -211,8 +218,9 @@ def _drop_check(pack_id: str, slice_: str, rows: list[dict], base: dict, t: Thre
     msg = (f"{t.metric} {'dropped' if j.drop > 0 else 'changed'} {j.drop:+.0%} on {paired} paired items{rates} "
            f"({len(lost)} right→wrong, {len(gained)} wrong→right, McNemar p={j.p:.3g}; "
            f"fails above {t.max_drop:.0%} with p<{t.alpha})")
-    details = [f"right→wrong {r['item_id']} {r['question']!r}: was {r['prediction_a']!r}, now {r['prediction']!r}"
-               for r in lost] + [f"wrong→right {r['item_id']} {r['question']!r}: now {r['prediction']!r}" for r in gained]
+    details = [f"right→wrong {r['item_id']} {_quote(r['question'])}: was {_quote(r['prediction_a'])}, "
+               f"now {_quote(r['prediction'])}" for r in lost] + [
+               f"wrong→right {r['item_id']} {_quote(r['question'])}: now {_quote(r['prediction'])}" for r in gained]
     return Check(pack_id, f"drop {slice_}", not j.worse, msg, details,
                  {"metric": t.metric, "change": change, "low": low, "high": high, "p": j.p, "paired": paired,
                   "lost": len(lost), "gained": len(gained), "max_drop": t.max_drop, "alpha": t.alpha})

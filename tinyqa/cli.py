@@ -20,6 +20,7 @@ from rich.table import Table
 from tinyqa import phases, runinfo, startup
 from tinyqa.errors import InputError, TinyQAError
 from tinyqa.settings import DEFAULT_REPORTS
+from tinyqa.text import terminal
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Tiny multilingual QA packs, tokenizer drift and lm-eval suites as a model gate.")
@@ -251,7 +252,7 @@ def _share(o) -> str:
 
 def _short(text: str | None, width: int = 70) -> str:
     text = " ".join((text or "").split())
-    return text if len(text) <= width else text[:width - 1] + "…"
+    return terminal(text if len(text) <= width else text[:width - 1] + "…")   # untrusted: markup, escapes as text
 
 
 @app.command("items")

@@ -53,13 +53,15 @@ def _command(port: int) -> list[str]:
             "--log-level", "error", "--lifespan", "on"]
 
 
-def server() -> ChildServer:
+def server(auth: str | None = None) -> ChildServer:
     """The temporary API server, not yet started: Prefect's app with the environment of its
-    ephemeral server, its database in PREFECT_HOME."""
+    ephemeral server, its database in PREFECT_HOME; with `auth` (`user:secret`), it takes only
+    requests with that Basic credential (its health check excepted)."""
     # Prefect makes its home without parents and then cannot open its database: a CI's
     # PREFECT_HOME (…/.cache/prefect) may be the first folder of its path to exist.
     Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser().mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, PREFECT_UI_ENABLED="0", PREFECT__SERVER_EPHEMERAL="1", PREFECT__SERVER_FINAL="1")
+    env = dict(os.environ, PREFECT_UI_ENABLED="0", PREFECT__SERVER_EPHEMERAL="1", PREFECT__SERVER_FINAL="1",
+               **({"PREFECT_SERVER_API_AUTH_STRING": auth} if auth else {}))
     return ChildServer("Prefect's temporary API server", _command, "/api/health", env)
 
 
@@ -99,12 +101,14 @@ def wait_ready() -> None:
 _adopted: str | None = None
 
 
-def adopt(url: str) -> None:
+def adopt(url: str, auth: str | None = None) -> None:
     """Report to the temporary server of another process (a warm worker's), as if it were
-    this command's own: nothing to start, nothing to stop."""
+    this command's own: nothing to start, nothing to stop; `auth` is its Basic credential."""
     global _adopted
     _adopted = url
     os.environ["PREFECT_API_URL"] = url
+    if auth:
+        os.environ["PREFECT_API_AUTH_STRING"] = auth
 
 
 def temporary() -> bool:

@@ -40,8 +40,51 @@ from pathlib import Path
 
 COMMANDS = ("run", "smoke", "gate")
 IDLE_S = 600.0
-# Environment variables whose values are credentials: a worker runs without them.
-_SECRET_VAR = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|CREDENTIALS?)$", re.IGNORECASE)
+# Environment variables whose values are credentials: a worker runs without them (their names:
+# *_KEY, *_TOKEN, *_SECRET, *_PASSWORD, *_PASSWD, *_AUTH_STRING, ...; or a URL with user:pass@).
+_SECRET_VAR = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?|AUTH|AUTH_STRING|PRIVATE|COOKIE)$",
+                         re.IGNORECASE)
+_URL_CREDENTIALS = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s@]*:[^/\s@]*@", re.IGNORECASE)
+# The Prefect API a worker starts takes requests with this Basic credential only (a random
+# one per worker), given to the commands it runs: another local user cannot write to it.
+_API_AUTH: str | None = None
+
+
+class UnsafeFolder(Exception):
+    """The worker's folder is not this user's own: no worker is used."""
+
+
+def secret_env(name: str, value: str) -> bool:
+    """Whether an environment variable holds a credential: named like one, or a URL with a
+    password in it (DATABASE_URL=postgres://user:pass@host, HTTPS_PROXY=http://u:p@proxy)."""
+    return bool(_SECRET_VAR.search(name) or _URL_CREDENTIALS.search(value))
+
+
+def worker_env(env=os.environ) -> dict[str, str]:
+    """The environment a worker starts with: the caller's, less every credential."""
+    return {k: v for k, v in env.items() if not secret_env(k, v)}
+
+
+def private_folder(folder: Path) -> Path:
+    """`folder`, made (0700) if absent, once it is a real folder of this user's that no one
+    else can write to; UnsafeFolder (with the one line to print) otherwise. In a shared
+    temporary folder another user could create it first and read or replace the sockets."""
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=0o700, parents=True)
+    st = os.lstat(folder)
+    import stat
+
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafeFolder(f"tinyqa: the warm worker's folder {folder} is not a folder (a link?): running without it")
+    if st.st_uid != os.getuid():
+        raise UnsafeFolder(f"tinyqa: the warm worker's folder {folder} belongs to another user (uid {st.st_uid}): "
+                           "running without it")
+    if st.st_mode & 0o077:
+        if st.st_mode & 0o022:
+            raise UnsafeFolder(f"tinyqa: the warm worker's folder {folder} is writable by others "
+                               f"(mode {stat.S_IMODE(st.st_mode):o}): running without it")
+        folder.chmod(0o700)
+    return folder
 _PACKAGES = ("tinyqa", "tinyqa.flows", "tinyqa.suites", "tinyqa.models", "tinyqa.reports",
              "tinyqa.validators", "tinyqa.generators")
 
@@ -86,9 +129,7 @@ def socket_path(k: str) -> Path:
     folder = cache_dir() / "worker"
     if len(str(folder)) > 80:
         folder = Path(tempfile.gettempdir()) / f"tinyqa-{os.getuid()}"
-    folder.mkdir(parents=True, exist_ok=True)
-    folder.chmod(0o700)
-    return folder / f"{k}.sock"
+    return private_folder(folder) / f"{k}.sock"
 
 
 # --- messages: a 4-byte length, then JSON -----------------------------------------------------
@@ -123,7 +164,11 @@ def handle(argv: list[str]) -> int | None:
     worker, or not enabled)."""
     if not enabled(argv):
         return None
-    path = socket_path(key())
+    try:
+        path = socket_path(key())
+    except UnsafeFolder as e:
+        print(e, file=sys.stderr)
+        return None
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(str(path))
@@ -157,7 +202,7 @@ def _spawn_on_exit(path: Path) -> None:
     import atexit
 
     # The environment as the command found it (the command changes it: its own Prefect API).
-    env = {k: v for k, v in os.environ.items() if not _SECRET_VAR.search(k)}
+    env = worker_env()
 
     def spawn() -> None:
         with open(path.with_suffix(".log"), "ab") as log:
@@ -223,7 +268,11 @@ def _warm_up():
         return None
     from prefect.settings import get_current_settings
 
-    server = prefect_api.server().start()
+    global _API_AUTH
+    import secrets
+
+    _API_AUTH = f"tinyqa:{secrets.token_urlsafe(32)}"
+    server = prefect_api.server(_API_AUTH).start()
     server.wait_ready(get_current_settings().server.ephemeral.startup_timeout_seconds)
     return server
 
@@ -265,7 +314,7 @@ def _run_child(request: dict, fds: list[int], api_url: str | None) -> None:  # p
         phases.restart(time.time() - request["started_at"])   # from the caller's start
         phases.mark("served by the warm worker")
         if api_url and not os.environ.get("PREFECT_API_URL") and not prefect_api._profile_url():
-            prefect_api.adopt(api_url)
+            prefect_api.adopt(api_url, _API_AUTH)
         import prefect.context
         import prefect.logging.configuration
 
