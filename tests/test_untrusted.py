@@ -175,8 +175,9 @@ def test_generate_rejects_items_with_control_characters():
     assert not isinstance(candidate_item(good, *args), str)
     for field, bad in (("text", "What is \x1b]8;;http://evil/\x1b\\the capital\x1b]8;;\x1b\\ of France?"),
                        ("text", "What is the capital of France\x9b?"), ("context", "Paris is\x07 the capital of France."),
-                       ("aliases", ["Par\x1b[2Jis"]), ("category", "geography\x1b")):
+                       ("aliases", ["Par\x1b[2Jis"])):
         assert candidate_item({**good, field: bad}, *args) == "control", (field, bad)
+    assert isinstance(candidate_item({**good, "category": "geography\x1b"}, *args), str)   # not one asked for
     # Markup is text: kept as written (and printed as text wherever it is shown).
     item = candidate_item({**good, "text": "What is the capital of France [link=http://evil/]?"}, *args)
     assert not isinstance(item, str) and "[link=" in item.text
@@ -220,7 +221,7 @@ def test_items_prints_markup_and_escape_sequences_as_text(tmp_path):
     assert res.exit_code == 0, res.output
     assert "[/] [link=http://evil.example/]click[/link]" in res.output
     assert "\x1b" not in res.output and "\x9b" not in res.output and "\x07" not in res.output
-    assert "\\x1b]52;c;ZXZpbA==\\x07" in res.output
+    assert "\\x1b[31mred\\x1b[0m" in res.output
 
 
 def test_the_terminal_form_shows_every_control_character():
@@ -231,20 +232,21 @@ def test_the_terminal_form_shows_every_control_character():
 
 # --- 5. --resume leaves the checkpoint folder ------------------------------------------------
 
-@pytest.mark.parametrize("run_id", ["../../outside/victim", "../victim", "/tmp/victim", "a/b", ".hidden", ""])
+@pytest.mark.parametrize("run_id", ["../../outside/victim", "../victim", "a/../../../outside/victim", ".hidden"])
 def test_resume_with_a_path_is_one_line_and_touches_nothing(tmp_path, run_id):
     """Threat: a run id given on the command line (a CI input) → paths."""
-    victim = tmp_path / "outside" / "victim.jsonl"
+    reports = tmp_path / "a" / "reports"
+    (reports / "_checkpoints").mkdir(parents=True)    # there after any interrupted run
+    victim = tmp_path / "a" / "outside" / "victim.jsonl"
     victim.parent.mkdir()
     victim.write_text(json.dumps({"meta": {"model": "openai/evil", "api_base": "http://127.0.0.1:9/v1"}}) + "\n")
     before = victim.read_bytes(), victim.stat().st_mtime_ns
-    reports = tmp_path / "a" / "reports"
     res = subprocess.run([TINYQA, "run", "--resume", run_id, "--reports", str(reports)], capture_output=True,
                          text=True, timeout=120, cwd=tmp_path, env=dict(os.environ, TINYQA_WORKER="0"))
     assert res.returncode == 2, res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and "not a run id" in res.stderr, res.stderr
     assert (victim.read_bytes(), victim.stat().st_mtime_ns) == before
-    assert not reports.exists() and not (tmp_path / "a" / "victim.jsonl").exists()
+    assert list(reports.rglob("*")) == [reports / "_checkpoints"]
 
 
 # --- 6. validate fetches what a pack names --------------------------------------------------
@@ -307,7 +309,7 @@ SECRET = "Q+SECRET/zz"
 def _echoes() -> list[str]:
     from urllib.parse import quote, quote_plus
 
-    return [SECRET, SECRET_QUERY, SECRET_QUERY.lower(), quote(SECRET, safe=""), quote_plus(SECRET), quote(SECRET),
+    return [SECRET, SECRET_QUERY, "Q%2bSECRET%2fzz", quote(SECRET, safe=""), quote_plus(SECRET), quote(SECRET),
             json.dumps(SECRET)[1:-1].replace("/", "\\/"), f"http://127.0.0.1:1/v1?key={SECRET_QUERY}&x=1",
             f"http://u:{SECRET}@host/v1"]
 
@@ -329,7 +331,7 @@ def test_lmeval_errors_are_redacted():
 
     from tinyqa.suites import lmeval
 
-    settings = lmeval.Settings(model="openai/x", backend="local-chat-completions",
+    settings = lmeval.Settings(model="openai/x", tasks=("arc_easy",), backend="local-chat-completions",
                                api_base=SecretStr(f"http://127.0.0.1:1/v1?key={SECRET_QUERY}"))
     for echo in _echoes():
         assert "SECRET" not in lmeval._first_line(RuntimeError(f"failed at {echo}"), settings).upper(), echo

@@ -10,12 +10,11 @@ from __future__ import annotations
 import hashlib
 import re
 
-# C0 controls but tab and newline, DEL, C1 controls: what a field may not hold.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-# The same with tab and newline: what a terminal line shows escaped.
+# C0 controls, DEL, C1 controls: what a field may not hold (but those a caller allows).
 _CONTROL_ANY = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-# Characters that reorder what a terminal or a page shows (bidirectional overrides, isolates).
-_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+# What visible() escapes: controls, the characters that reorder what a terminal or a page shows
+# (bidirectional overrides, isolates), lone surrogates and the non-characters XML refuses.
+_UNSEEN = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufffe\uffff]")
 
 ANSWER_MAX = 4096       # characters of an answer kept in reports (the items table, checkpoints, cache)
 COMMENT_MAX = 300       # characters of an answer or question quoted in a PR comment or JUnit
@@ -33,14 +32,18 @@ def describe_char(ch: str) -> str:
     return f"U+{ord(ch):04X}"
 
 
-def visible(text: str) -> str:
-    """`text` safe for a terminal: every control character (newline and tab included) and
-    every bidirectional override shown as its escape (`\\x1b`, `\\u202e`), never sent."""
+def visible(text: str, keep: str = "") -> str:
+    """`text` safe for a terminal: every control character (newline and tab included, but those
+    in `keep`), every bidirectional override and every lone surrogate shown as its escape
+    (`\\x1b`, `\\u202e`), never sent."""
     def esc(m: re.Match) -> str:
-        o = ord(m.group())
+        ch = m.group()
+        if ch in keep:
+            return ch
+        o = ord(ch)
         return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"
 
-    return _BIDI.sub(esc, _CONTROL_ANY.sub(esc, text))
+    return _UNSEEN.sub(esc, text)
 
 
 def terminal(text: str) -> str:
@@ -89,6 +92,7 @@ def encodings(secret: str) -> set[str]:
         escaped = json_escaped(s)
         forms |= {escaped, escaped.replace("/", "\\/"),
                   re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), s)}
+    forms |= {repr(s)[1:-1] for s in forms}   # inside a repr (nested error text: a dict's repr)
     return {f for f in forms if len(f) >= 4}
 
 
