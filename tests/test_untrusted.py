@@ -152,6 +152,8 @@ def test_two_10mb_answers_keep_every_file_small_and_memory_flat(tmp_path, cli_en
     written = [p for p in [*out.rglob("*"), *reports.rglob("*")] if p.is_file()]
     assert {"gate.md", "junit.xml", "summary.md", "index.html"} <= {p.name for p in written}
     sizes = {str(p): p.stat().st_size for p in written}
+    print(f"peak RSS: normal answers {ok_peak} kB, two 10 MB answers {peak} kB; largest file "
+          f"{sorted(sizes.items(), key=lambda kv: -kv[1])[:3]}; stdout+stderr {len(res.stdout) + len(res.stderr)} B")
     assert max(sizes.values()) < 1024 * 1024, sorted(sizes.items(), key=lambda kv: -kv[1])[:3]
     assert len(res.stdout) + len(res.stderr) < 1024 * 1024 and len(site.stdout) < 1024 * 1024
     assert peak < 1.5 * ok_peak, (peak, ok_peak)
