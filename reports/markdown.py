@@ -10,17 +10,18 @@ add a heading, a link or an image, or mention a user. `text` escapes it for Mark
 alike (GitHub, GitLab, Prefect's artifacts) and caps it; docs/security.md."""
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
-import re
-
+from tinyqa import text as untrusted
 from tinyqa.comment import MARKER   # first line: finds the comment to update instead of adding another
 from tinyqa.suites.result import Check, GateResult
-from tinyqa.text import visible
 
 MAX_DETAILS = 50
-MAX_TEXT = 1000                    # characters of one quoted text (a flipped item's line, a message)
 DRIFT = "drift"                    # the pack id of drift's checks
+
+
+MAX_TEXT = 1000                    # characters of one quoted text (a flipped item's line, a message)
 _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
 # Markdown's inline syntax: emphasis, code, links and images, tables, strikethrough, escapes.
 _MARKDOWN = re.compile(r"([\\`*\[\]|~])")
@@ -34,7 +35,7 @@ def text(value: object, limit: int = MAX_TEXT) -> str:
     control characters visible, `@` followed by a zero-width space (no mention), at most
     `limit` characters (then `…`)."""
     s = " ".join(str(value).replace("\r", "\n").split("\n"))
-    s = visible(s if len(s) <= limit else s[:limit] + "…")
+    s = untrusted.visible(s if len(s) <= limit else s[:limit] + "…")
     s = "".join(_HTML.get(ch, ch) for ch in s)
     return _MENTION.sub("@\u200b", _MARKDOWN.sub(r"\\\1", s))
 
@@ -45,7 +46,7 @@ def _cell(value: object) -> str:
 
 def _code(value: object) -> str:
     """A short value (a model name, a run id) as a code span that nothing in it can close."""
-    s = visible(" ".join(str(value).split()))[:200]
+    s = untrusted.visible(" ".join(str(value).split()))[:200]
     fence = "`" * (max((len(r) for r in re.findall(r"`+", s)), default=0) + 1)
     pad = " " if s.startswith("`") or s.endswith("`") else ""
     return f"{fence}{pad}{s}{pad}{fence}"
@@ -87,14 +88,14 @@ def _pack_rows(pack_id: str, checks: list[Check]) -> list[str]:
     metric = (drop.measures.get("metric") if drop else None) or "contains"
     floor = by_name.get(f"floor {metric}") or by_name.get("floor contains")
     floors = [c for c in checks if c.name.startswith("floor")]
-    rows = [f"| {text(pack_id)} | {_verdict(floors + ([drop] if drop else []))} | {_score(floor)} | "
+    rows = [f"| {pack_id} | {_verdict(floors + ([drop] if drop else []))} | {_score(floor)} | "
             f"{' | '.join(_change(drop))} |"]
     for c in checks:
         if c.name.startswith("drop lang="):
-            rows.append(f"| {text(pack_id)} · {text(c.name.removeprefix('drop lang='))} | {_verdict([c])} | – | "
+            rows.append(f"| {pack_id} · {c.name.removeprefix('drop lang=')} | {_verdict([c])} | – | "
                         f"{' | '.join(_change(c))} |")
     others = [c for c in checks if not c.name.startswith(("floor", "drop"))]
-    rows += [f"| {text(pack_id)} · {_cell(c.name)} | {_verdict([c])} | {_cell(c.message)} | | | |" for c in others]
+    rows += [f"| {pack_id} · {_cell(c.name)} | {_verdict([c])} | {_cell(c.message)} | | | |" for c in others]
     return rows
 
 
