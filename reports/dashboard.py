@@ -299,7 +299,7 @@ def _flip_groups(runs: dict[str, dict], pairs: dict, rows: list[dict], rule: Thr
         if bool(r["ok_a"]) != bool(r["ok_b"]):
             direction = "regressed" if r["ok_a"] else "improved"
             pk[direction] += 1
-            g["items"].append(r | {"direction": direction, "pred_a": _quoted(r["pred_a"]), "pred_b": _quoted(r["pred_b"])})
+            g["items"].append(r | {"direction": direction, "pred_a": _quoted(r.get("pred_a")), "pred_b": _quoted(r.get("pred_b"))})
     for g in groups.values():
         g["packs"] = sorted(g["packs"].values(), key=lambda pk: pk["pack"])
         for k in ("paired", "regressed", "improved"):

@@ -200,15 +200,17 @@ def verdict(rows: list[dict], baseline: dict | None, t: Thresholds) -> list[Chec
     return checks
 
 
-def _quote(value: str | None) -> str:
-    """A question or an answer in a check's details (terminal, JUnit, Markdown): its repr
-    (control characters escaped), cut to COMMENT_MAX characters."""
-    return repr(value if value is None else cap(value, COMMENT_MAX))
+def _quoted(rows: list[dict]) -> list[dict]:
+    """Flipped rows as a check's details quote them (terminal, JUnit, Markdown): question and
+    answers cut to COMMENT_MAX characters (the details show their repr: controls escaped)."""
+    keys = ("question", "prediction", "prediction_a")
+    return [r | {k: cap(r[k], COMMENT_MAX) for k in keys if isinstance(r.get(k), str)} for r in rows]
 
 
 def _drop_check(pack_id: str, slice_: str, rows: list[dict], base: dict, t: Thresholds) -> Check:
     pairs = [(b, r) for r in rows if (b := base.get(f"{pack_id}/{r['item_id']}")) is not None]
     lost, gained, paired = flips(pairs, t.metric)
+    lost, gained = _quoted(lost), _quoted(gained)
     j = judge(len(lost), len(gained), paired, t)
     scored = [(b, r) for b, r in pairs if counted(b, r, t.metric)]
     now = sum(bool(r[t.metric]) for _, r in scored)
@@ -218,9 +220,8 @@ def _drop_check(pack_id: str, slice_: str, rows: list[dict], base: dict, t: Thre
     msg = (f"{t.metric} {'dropped' if j.drop > 0 else 'changed'} {j.drop:+.0%} on {paired} paired items{rates} "
            f"({len(lost)} right→wrong, {len(gained)} wrong→right, McNemar p={j.p:.3g}; "
            f"fails above {t.max_drop:.0%} with p<{t.alpha})")
-    details = [f"right→wrong {r['item_id']} {_quote(r['question'])}: was {_quote(r['prediction_a'])}, "
-               f"now {_quote(r['prediction'])}" for r in lost] + [
-               f"wrong→right {r['item_id']} {_quote(r['question'])}: now {_quote(r['prediction'])}" for r in gained]
+    details = [f"right→wrong {r['item_id']} {r['question']!r}: was {r['prediction_a']!r}, now {r['prediction']!r}"
+               for r in lost] + [f"wrong→right {r['item_id']} {r['question']!r}: now {r['prediction']!r}" for r in gained]
     return Check(pack_id, f"drop {slice_}", not j.worse, msg, details,
                  {"metric": t.metric, "change": change, "low": low, "high": high, "p": j.p, "paired": paired,
                   "lost": len(lost), "gained": len(gained), "max_drop": t.max_drop, "alpha": t.alpha})

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import GOLD, MINI, write_pack
+from conftest import GOLD, MINI
 from fakeserver import ScriptedServer
 
 from tinyqa import cli, text
@@ -185,11 +185,9 @@ def test_generate_rejects_items_with_control_characters():
     assert not isinstance(item, str) and "[link=" in item.text
 
 
-def test_validate_rejects_control_characters_in_a_pack(tmp_path):
+def test_validate_rejects_control_characters_in_a_pack(mini_pack):
     """Threat: pack files from a pull request."""
-    from tinyqa.pack import describe_pack
-
-    folder = describe_pack(write_pack(tmp_path / "evil", MINI)).path
+    folder = mini_pack
     lines = (folder / "data.jsonl").read_text(encoding="utf-8").splitlines()
     lines[1] = lines[1].replace("How many legs", "How many \\u001b]52;c;ZXZpbA==\\u0007legs")
     (folder / "data.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -268,12 +266,11 @@ class _Recorder(BaseHTTPRequestHandler):
         self.wfile.write(self.body)
 
 
-def test_validate_makes_no_request_for_a_url_a_pack_names(tmp_path):
+def test_validate_makes_no_request_for_a_url_a_pack_names(mini_pack):
     """Threat: pack files from a pull request (croissant.json) → network requests."""
-    from tinyqa.pack import describe_pack
     from tinyqa.validators.validate import validate_pack
 
-    folder = describe_pack(write_pack(tmp_path / "named", MINI)).path
+    folder = mini_pack
     data = (folder / "data.jsonl").read_bytes()
     _Recorder.requests, _Recorder.body = [], data
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)

@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from tinyqa.errors import InputError
 from tinyqa.files import write_atomic
-from tinyqa.text import control_char, describe_char
 
 CONTENT_FIELDS = ("text", "label", "aliases", "context", "tags", "lang")
 PACK_ID = re.compile(r"[a-z0-9][a-z0-9_-]*")
@@ -28,6 +27,8 @@ MULTILINE = ("text", "context")   # fields that may hold a tab or a line break; 
 def _printable(value: str, allow: str = "") -> str:
     """`value`, or a ValueError naming its first control character (ESC, a C1 control, ...):
     a pack's text reaches terminals and reports, where those act instead of showing."""
+    from tinyqa.text import control_char, describe_char
+
     if (ch := control_char(value, allow)) is not None:
         raise ValueError(f"contains the control character {describe_char(ch)}")
     return value
