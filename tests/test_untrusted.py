@@ -249,6 +249,18 @@ def test_resume_with_a_path_is_one_line_and_touches_nothing(tmp_path, run_id):
     assert list(reports.rglob("*")) == [reports / "_checkpoints"]
 
 
+def test_report_file_names_are_checked(tmp_path):
+    from tinyqa.reports import store
+    from tinyqa.reports.checkpoint import Checkpoint
+
+    for run_id, date in (("../x", "2026-11-01"), ("a/b", "2026-11-01"), ("r1", "../../x")):
+        with pytest.raises(ValueError, match="bad run id"):
+            store.write(tmp_path, "runs", [], run_id, date)
+    with pytest.raises(Exception, match="not a run id"):
+        Checkpoint.path_for(tmp_path, "../x")
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- 6. validate fetches what a pack names --------------------------------------------------
 
 class _Recorder(BaseHTTPRequestHandler):
