@@ -15,6 +15,7 @@ import atexit
 import contextlib
 import importlib.util
 import os
+import secrets
 import sys
 import tomllib
 from pathlib import Path
@@ -22,6 +23,7 @@ from pathlib import Path
 from tinyqa.servers import ChildServer
 
 _server: ChildServer | None = None
+_auth: str | None = None   # the Basic credential the temporary server takes (user:secret)
 _settings = contextlib.ExitStack()
 
 
@@ -73,7 +75,9 @@ def start() -> None:
     if _server is not None or os.environ.get("PREFECT_API_URL") or _profile_url() or (
             "prefect.settings" in sys.modules and _configured_url()):   # e.g. a test harness
         return
-    _server = server().start()
+    global _auth
+    _auth = f"tinyqa:{secrets.token_urlsafe(32)}"   # another local user's requests are refused
+    _server = server(_auth).start()
     atexit.register(stop)
 
 
@@ -84,7 +88,7 @@ def wait_ready() -> None:
     PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS."""
     if _server is None:
         return
-    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, get_current_settings, temporary_settings
 
     settings = get_current_settings()
     if settings.api.url or not settings.server.ephemeral.enabled:
@@ -95,7 +99,8 @@ def wait_ready() -> None:
                             "PREFECT_API_URL to a running server")
     url = _server.url + "/api"
     os.environ["PREFECT_API_URL"] = url
-    _settings.enter_context(temporary_settings(updates={PREFECT_API_URL: url}))
+    os.environ["PREFECT_API_AUTH_STRING"] = _auth   # this process's and the processes it starts
+    _settings.enter_context(temporary_settings(updates={PREFECT_API_URL: url, PREFECT_API_AUTH_STRING: _auth}))
 
 
 _adopted: str | None = None
