@@ -57,13 +57,17 @@ def _command(port: int) -> list[str]:
 
 def server(auth: str | None = None) -> ChildServer:
     """The temporary API server, not yet started: Prefect's app with the environment of its
-    ephemeral server, its database in PREFECT_HOME; with `auth` (`user:secret`), it takes only
-    requests with that Basic credential (its health check excepted)."""
+    ephemeral server, its database in PREFECT_HOME. It takes only requests with the Basic
+    credential `auth` (`user:secret`; default a random one, kept for `wait_ready` and `adopt`
+    in this process and its forks), its health check excepted: another local user's requests
+    are refused."""
+    global _auth
+    _auth = auth = auth or f"tinyqa:{secrets.token_urlsafe(32)}"
     # Prefect makes its home without parents and then cannot open its database: a CI's
     # PREFECT_HOME (…/.cache/prefect) may be the first folder of its path to exist.
     Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser().mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PREFECT_UI_ENABLED="0", PREFECT__SERVER_EPHEMERAL="1", PREFECT__SERVER_FINAL="1",
-               **({"PREFECT_SERVER_API_AUTH_STRING": auth} if auth else {}))
+               PREFECT_SERVER_API_AUTH_STRING=auth)
     return ChildServer("Prefect's temporary API server", _command, "/api/health", env)
 
 
@@ -75,9 +79,7 @@ def start() -> None:
     if _server is not None or os.environ.get("PREFECT_API_URL") or _profile_url() or (
             "prefect.settings" in sys.modules and _configured_url()):   # e.g. a test harness
         return
-    global _auth
-    _auth = f"tinyqa:{secrets.token_urlsafe(32)}"   # another local user's requests are refused
-    _server = server(_auth).start()
+    _server = server().start()
     atexit.register(stop)
 
 
@@ -107,13 +109,14 @@ _adopted: str | None = None
 
 
 def adopt(url: str, auth: str | None = None) -> None:
-    """Report to the temporary server of another process (a warm worker's), as if it were
-    this command's own: nothing to start, nothing to stop; `auth` is its Basic credential."""
+    """Report to the temporary server of another process (a warm worker's, which forked this
+    one), as if it were this command's own: nothing to start, nothing to stop; `auth` is its
+    Basic credential (default: the one the forking process's `server()` made)."""
     global _adopted
     _adopted = url
     os.environ["PREFECT_API_URL"] = url
-    if auth:
-        os.environ["PREFECT_API_AUTH_STRING"] = auth
+    if auth or _auth:
+        os.environ["PREFECT_API_AUTH_STRING"] = auth or _auth
 
 
 def temporary() -> bool:

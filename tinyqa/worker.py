@@ -45,9 +45,6 @@ IDLE_S = 600.0
 _SECRET_VAR = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?|AUTH|AUTH_STRING|PRIVATE|COOKIE)$",
                          re.IGNORECASE)
 _URL_CREDENTIALS = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s@]*:[^/\s@]*@", re.IGNORECASE)
-# The Prefect API a worker starts takes requests with this Basic credential only (a random
-# one per worker), given to the commands it runs: another local user cannot write to it.
-_API_AUTH: str | None = None
 
 
 class UnsafeFolder(Exception):
@@ -268,11 +265,7 @@ def _warm_up():
         return None
     from prefect.settings import get_current_settings
 
-    global _API_AUTH
-    import secrets
-
-    _API_AUTH = f"tinyqa:{secrets.token_urlsafe(32)}"
-    server = prefect_api.server(_API_AUTH).start()
+    server = prefect_api.server().start()
     server.wait_ready(get_current_settings().server.ephemeral.startup_timeout_seconds)
     return server
 
@@ -314,7 +307,7 @@ def _run_child(request: dict, fds: list[int], api_url: str | None) -> None:  # p
         phases.restart(time.time() - request["started_at"])   # from the caller's start
         phases.mark("served by the warm worker")
         if api_url and not os.environ.get("PREFECT_API_URL") and not prefect_api._profile_url():
-            prefect_api.adopt(api_url, _API_AUTH)
+            prefect_api.adopt(api_url)
         import prefect.context
         import prefect.logging.configuration
 
