@@ -40,10 +40,15 @@ from pathlib import Path
 
 COMMANDS = ("run", "smoke", "gate")
 IDLE_S = 600.0
-# Environment variables whose values are credentials: a worker runs without them (their names:
-# *_KEY, *_TOKEN, *_SECRET, *_PASSWORD, *_PASSWD, *_AUTH_STRING, ...; or a URL with user:pass@).
-_SECRET_VAR = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?|AUTH|AUTH_STRING|PRIVATE|COOKIE)$",
-                         re.IGNORECASE)
+# Environment variables whose values are credentials: a worker runs without them.
+_SECRET_VAR = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|CREDENTIALS?)$", re.IGNORECASE)
+_PACKAGES = ("tinyqa", "tinyqa.flows", "tinyqa.suites", "tinyqa.models", "tinyqa.reports",
+             "tinyqa.validators", "tinyqa.generators")
+
+
+# More credentials a worker runs without: *_PASSWD, *_AUTH_STRING (PREFECT_API_AUTH_STRING),
+# *_AUTH, private keys, cookies, and any variable holding a URL with user:pass@ in it.
+_MORE_SECRET_VAR = re.compile(r"(PASSWD|AUTH|AUTH_STRING|PRIVATE|COOKIE)$", re.IGNORECASE)
 _URL_CREDENTIALS = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s@]*:[^/\s@]*@", re.IGNORECASE)
 
 
@@ -54,7 +59,7 @@ class UnsafeFolder(Exception):
 def secret_env(name: str, value: str) -> bool:
     """Whether an environment variable holds a credential: named like one, or a URL with a
     password in it (DATABASE_URL=postgres://user:pass@host, HTTPS_PROXY=http://u:p@proxy)."""
-    return bool(_SECRET_VAR.search(name) or _URL_CREDENTIALS.search(value))
+    return bool(_SECRET_VAR.search(name) or _MORE_SECRET_VAR.search(name) or _URL_CREDENTIALS.search(value))
 
 
 def worker_env(env=os.environ) -> dict[str, str]:
@@ -82,8 +87,6 @@ def private_folder(folder: Path) -> Path:
                                f"(mode {stat.S_IMODE(st.st_mode):o}): running without it")
         folder.chmod(0o700)
     return folder
-_PACKAGES = ("tinyqa", "tinyqa.flows", "tinyqa.suites", "tinyqa.models", "tinyqa.reports",
-             "tinyqa.validators", "tinyqa.generators")
 
 
 def enabled(argv: list[str], env=os.environ) -> bool:
