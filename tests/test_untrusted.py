@@ -46,6 +46,16 @@ def _flipped(answer: str) -> list[Check]:
     return gate.verdict(rows(False, answer), baseline, gate.Thresholds())
 
 
+def _other_check(label: str, message: str, details=()) -> Check:
+    """A failed check of pack core_en other than a floor or a drop, whose label and message
+    quote untrusted text (built by field names: checks gain a `kind` on another branch)."""
+    import dataclasses
+
+    if "kind" in {f.name for f in dataclasses.fields(Check)}:
+        return Check(kind="note", pack_id="core_en", subject=label, passed=False, message=message, details=list(details))
+    return Check(pack_id="core_en", name=label, passed=False, message=message, details=list(details))
+
+
 # --- 1. a model answer forges the pull-request comment --------------------------------------
 
 def test_a_forged_heading_and_mention_in_an_answer_do_not_render():
@@ -54,10 +64,8 @@ def test_a_forged_heading_and_mention_in_an_answer_do_not_render():
 
     from tinyqa.reports import markdown
 
-    checks = _flipped(FORGED)
-    checks.append(Check("core_en", f"note {FORGED}", False, f"message {FORGED}"))
-    result = GateResult("openai/x`y", checks, [RunResult({"run_id": "r1"})], None, "b.json",
-                        notices=[f"notice {FORGED}"])
+    checks = [*_flipped(FORGED), _other_check(f"note {FORGED}", f"message {FORGED}")]
+    result = GateResult("openai/x`y", checks, [RunResult({"run_id": "r1"})], notices=[f"notice {FORGED}"])
     doc = markdown.gate(result)
     md = MarkdownIt("commonmark", {"html": True}).enable("table")
     tokens = md.parse(doc)
@@ -86,7 +94,7 @@ def test_junit_stays_well_formed_under_hostile_text(tmp_path):
     from tinyqa.reports import junit
 
     hostile = f"{FORGED} ]]> <![CDATA[ & \x00 {ESCAPES} \ud800"
-    checks = _flipped(hostile) + [Check("core_en", f"c {hostile}", False, f"m {hostile}", [hostile])]
+    checks = [*_flipped(hostile), _other_check(f"c {hostile}", f"m {hostile}", [hostile])]
     path = junit.write(tmp_path / "j.xml", checks, properties={"model": hostile})
     root = ET.parse(path).getroot()
     assert root.tag == "testsuites" and len(root.findall(".//failure")) >= 1
