@@ -32,6 +32,7 @@ from tinyqa.models.cache import ResponseCache
 from tinyqa.pack import BCP47, DATA_FILE, PACK_ID, Item, item_line, resolve_packs
 from tinyqa.suites.result import Details
 from tinyqa.suites.scoring import normalize
+from tinyqa.text import control_char, visible
 from tinyqa.validators.expectations import BOUNDS
 from tinyqa.validators.inflection import missing_inflection
 from tinyqa.validators.langid import other_language
@@ -186,12 +187,15 @@ class Request:
 
 
 Asker = Callable[[list[Request]], Awaitable[list[llm.Answer]]]
+# Characters of a reply kept: a batch of items is a few kB; a longer reply is cut (and then
+# unreadable JSON, rejected as such) rather than held whole.
+REPLY_MAX = 256 * 1024
 
 
 async def ask_one(t: llm.Target, request: Request, cache: ResponseCache | None) -> llm.Answer:
     """Send one request through `llm.complete` (its retries, cache and usage accounting)."""
     return await llm.complete(t, request.messages, cache=cache, timeout=t.timeout,
-                              params=request.params, response_format=request.response_format)
+                              params=request.params, response_format=request.response_format, keep=REPLY_MAX)
 
 
 def gathering(t: llm.Target, one: Callable[[Request], Awaitable[llm.Answer]]) -> Asker:
@@ -227,7 +231,8 @@ def candidate_item(obj: object, lang: str, difficulty: str, categories: tuple[st
                    provenance: dict) -> Item | str:
     """The candidate as an Item, or the first reason it is rejected: `schema` (not an object
     with string text, label and context and a list of string aliases), `category` (not one
-    asked for), `multiline`, `not_a_question` (the text does not end with a question mark),
+    asked for), `multiline`, `control` (a control character: ESC, a C1 control, ...),
+    `not_a_question` (the text does not end with a question mark),
     `length` (outside the pack validator's bounds, a label over LABEL_MAX characters or not
     shorter than its context), `label_not_in_context`, `script` (text, label or context not in
     the language's script), `language` (question and context read as another language that
@@ -250,6 +255,8 @@ def candidate_item(obj: object, lang: str, difficulty: str, categories: tuple[st
     text, label, context = text.strip(), label.strip(), context.strip()
     if any("\n" in s or "\r" in s for s in (text, label, context)):
         return "multiline"
+    if any(control_char(s) for s in (text, label, context, category, *aliases)):
+        return "control"
     if text[-1] not in QUESTION_MARKS:
         return "not_a_question"
     bounds = {**BOUNDS, "label": (BOUNDS["label"][0], min(BOUNDS["label"][1], LABEL_MAX))}
@@ -638,7 +645,7 @@ def report_lines(summary: dict) -> list[str]:
         if summary["repairs"][lang]:
             lines.append(f"{lang}: repairs: " + ", ".join(f"{r} {k}" for r, k in summary["repairs"][lang].items()))
         if lang in summary["errors"]:
-            lines.append(f"{lang}: last error: {summary['errors'][lang]}")
+            lines.append(f"{lang}: last error: {visible(summary['errors'][lang])}")
     u = summary["usage"]
     cost = "unknown" if u["cost_usd"] is None else f"${u['cost_usd']:.6f}"
     lines.append(f"usage: {u['calls']} requests ({u['cached']} cached), {u['prompt_tokens']} prompt + "

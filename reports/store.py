@@ -54,6 +54,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         _f("cost_usd", pa.float64()), _f("cached", pa.bool_()), _f("attempts", pa.int32()),
         _f("error", pa.string()),
         _f("extracted", pa.string()),   # the answer inside common wrappers ("Answer: …")
+        # An answer is kept to its first 4096 characters (tinyqa/text.py): its whole length and hash.
+        _f("prediction_chars", pa.int64()), _f("prediction_sha256", pa.string()),
     ]),
     "metrics": pa.schema([
         _f("run_id", pa.string(), False), _f("suite", pa.string()), _f("pack_id", pa.string()),
@@ -68,7 +70,7 @@ SCHEMAS: dict[str, pa.Schema] = {
 }
 TABLES = tuple(SCHEMAS)
 PARTITIONING = ds.partitioning(pa.schema([_f("date", pa.string())]), flavor="hive")
-_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+RUN_ID = _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")   # also what a checkpoint's name may be
 COMPACTED = "compacted"   # <table>/date=D/compacted.parquet: the day's runs in one file
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 

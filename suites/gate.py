@@ -24,6 +24,7 @@ from tinyqa.suites.compare import counted, flips
 from tinyqa.suites.result import Baseline, Check
 from tinyqa.suites.scoring import PROPORTIONS
 from tinyqa.suites.stats import mcnemar_exact, paired_difference, wilson
+from tinyqa.text import COMMENT_MAX, cap
 
 BASELINE_FORMAT = "tinyqa-baseline/1"
 SUITE = "tinyqa"   # the runs a gate compares: tiny QA's
@@ -207,9 +208,17 @@ def verdict(rows: list[dict], baseline: dict | None, t: Thresholds) -> list[Chec
     return checks
 
 
+def _quoted(rows: list[dict]) -> list[dict]:
+    """Flipped rows as a check's details quote them (terminal, JUnit, Markdown): question and
+    answers cut to COMMENT_MAX characters (the details show their repr: controls escaped)."""
+    keys = ("question", "prediction", "prediction_a")
+    return [r | {k: cap(r[k], COMMENT_MAX) for k in keys if isinstance(r.get(k), str)} for r in rows]
+
+
 def _drop_check(pack_id: str, slice_: str, rows: list[dict], base: dict, t: Thresholds) -> Check:
     pairs = [(b, r) for r in rows if (b := base.get(f"{pack_id}/{r['item_id']}")) is not None]
     lost, gained, paired = flips(pairs, t.metric)
+    lost, gained = _quoted(lost), _quoted(gained)
     j = judge(len(lost), len(gained), paired, t)
     scored = [(b, r) for b, r in pairs if counted(b, r, t.metric)]
     now = sum(bool(r[t.metric]) for _, r in scored)

@@ -55,6 +55,7 @@ from tinyqa.suites import scoring
 from tinyqa.suites.lmeval_tasks import TaskNeed
 from tinyqa.suites.result import LmevalDetails, RunResult
 from tinyqa.suites.stats import wilson
+from tinyqa.text import clip, redact
 
 SUITE = "lmeval"
 LOCAL = "local"
@@ -329,6 +330,13 @@ def child_env(allow_hub: bool, verbose: bool) -> dict[str, str]:
 _MISSING_DATASET = re.compile(r"Couldn't reach '([^']+)' on the Hub|Dataset '([^']+)' doesn't exist")
 
 
+def _first_line(e: Exception, settings: Settings, limit: int = 300) -> str:
+    """An exception's first line for a message: credentials redacted (the api_base's, key-like
+    environment variables', in every encoding: tinyqa/text.py), then cut to `limit`."""
+    text = str(e)
+    return redact(text.splitlines()[0], [settings.base_url] if settings.base_url else [])[:limit] if text else ""
+
+
 def _input_error(e: Exception, settings: Settings, others: list[str]) -> InputError | None:
     """An InputError naming the missing dataset or model when `e` says one is absent offline."""
     text = str(e)
@@ -340,7 +348,7 @@ def _input_error(e: Exception, settings: Settings, others: list[str]) -> InputEr
                           "the Hub, or run once with --allow-hub")
     if type(e).__name__ in ("LocalEntryNotFoundError", "OfflineModeIsEnabled") or "offline mode" in text.lower():
         return InputError(f"--model {settings.model}: a file lm-eval needs is not in the local Hugging Face "
-                          f"cache and the Hub is off ({text.splitlines()[0][:200]}); pass --allow-hub or a local folder")
+                          f"cache and the Hub is off ({_first_line(e, settings, 200)}); pass --allow-hub or a local folder")
     return None
 
 
@@ -463,7 +471,7 @@ def _evaluate_here(settings: Settings, call: dict, include: str, others: list[st
         if mapped is not None:
             raise mapped from None
         raise InfraError(f"lm-eval failed ({settings.backend}, {settings.model}): "
-                         f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}") from None
+                         f"{type(e).__name__}: {_first_line(e, settings)}") from None
     if not results:
         raise InfraError("lm-eval returned no results (not the main process of a distributed run?)")
     results["tinyqa"] = {"device": device or settings.device or call["model_args"].get("device"),
@@ -610,7 +618,7 @@ def items_rows(run_id: str, results: dict, packs: dict[str, Pack]) -> list[dict]
             item_id = doc["id"] if task in packs and "id" in doc else f"{task}-{s.get('doc_id')}"
             if multi:
                 item_id += f"@{s.get('filter')}"
-            pred = prediction(s)
+            pred, chars, sha = clip(prediction(s))   # kept capped, as tiny QA's answers are
             em = s.get("exact_match", s.get("acc"))
             answers, lang = _answers(doc), str(doc.get("lang") or "en")
             scores = scoring.score(pred if answers is not None else None, answers or [], lang, _case(doc))
@@ -620,7 +628,8 @@ def items_rows(run_id: str, results: dict, packs: dict[str, Pack]) -> list[dict]
                 "question": _question(s), "gold": _gold(s), "prediction": pred,
                 **scores, "em": None if _number(em) is None else bool(em),
                 "latency_s": None, "prompt_tokens": None, "completion_tokens": None, "cost_usd": None,
-                "cached": False, "attempts": None, "error": None,
+                "cached": False, "attempts": None, "error": None, "prediction_chars": chars,
+                "prediction_sha256": sha,
             })
     return rows
 

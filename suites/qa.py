@@ -41,6 +41,8 @@ def item_row(run_id: str, pack_id: str, item: Item, answer: llm.Answer) -> dict:
         "latency_s": answer.latency_s, "prompt_tokens": answer.prompt_tokens,
         "completion_tokens": answer.completion_tokens, "cost_usd": answer.cost_usd,
         "cached": answer.cached, "attempts": answer.attempts, "error": answer.error,
+        "prediction_chars": None if pred is None else answer.chars,
+        "prediction_sha256": None if pred is None else answer.sha256,
     }
 
 

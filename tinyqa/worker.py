@@ -49,6 +49,49 @@ _PACKAGES = ("tinyqa", "tinyqa.cli", "tinyqa.flows", "tinyqa.suites", "tinyqa.mo
              "tinyqa.validators", "tinyqa.generators")
 
 
+# More credentials a worker runs without: *_PASSWD, *_AUTH_STRING (PREFECT_API_AUTH_STRING),
+# *_AUTH, private keys, cookies, and any variable holding a URL with user:pass@ in it.
+_MORE_SECRET_VAR = re.compile(r"(PASSWD|AUTH|AUTH_STRING|PRIVATE|COOKIE)$", re.IGNORECASE)
+_URL_CREDENTIALS = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s@]*:[^/\s@]*@", re.IGNORECASE)
+
+
+class UnsafeFolder(Exception):
+    """The worker's folder is not this user's own: no worker is used."""
+
+
+def secret_env(name: str, value: str) -> bool:
+    """Whether an environment variable holds a credential: named like one, or a URL with a
+    password in it (DATABASE_URL=postgres://user:pass@host, HTTPS_PROXY=http://u:p@proxy)."""
+    return bool(_SECRET_VAR.search(name) or _MORE_SECRET_VAR.search(name) or _URL_CREDENTIALS.search(value))
+
+
+def worker_env(env=os.environ) -> dict[str, str]:
+    """The environment a worker starts with: the caller's, less every credential."""
+    return {k: v for k, v in env.items() if not secret_env(k, v)}
+
+
+def private_folder(folder: Path) -> Path:
+    """`folder`, made (0700) if absent, once it is a real folder of this user's that no one
+    else can write to; UnsafeFolder (with the one line to print) otherwise. In a shared
+    temporary folder another user could create it first and read or replace the sockets."""
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=0o700, parents=True)
+    st = os.lstat(folder)
+    import stat
+
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafeFolder(f"tinyqa: the warm worker's folder {folder} is not a folder (a link?): running without it")
+    if st.st_uid != os.getuid():
+        raise UnsafeFolder(f"tinyqa: the warm worker's folder {folder} belongs to another user (uid {st.st_uid}): "
+                           "running without it")
+    if st.st_mode & 0o077:
+        if st.st_mode & 0o022:
+            raise UnsafeFolder(f"tinyqa: the warm worker's folder {folder} is writable by others "
+                               f"(mode {stat.S_IMODE(st.st_mode):o}): running without it")
+        folder.chmod(0o700)
+    return folder
+
+
 def enabled(argv: list[str], env=os.environ) -> bool:
     """Whether this command goes through a warm worker."""
     if not argv or argv[0] not in COMMANDS or "--help" in argv:
@@ -89,9 +132,7 @@ def socket_path(k: str) -> Path:
     folder = cache_dir() / "worker"
     if len(str(folder)) > 80:
         folder = Path(tempfile.gettempdir()) / f"tinyqa-{os.getuid()}"
-    folder.mkdir(parents=True, exist_ok=True)
-    folder.chmod(0o700)
-    return folder / f"{k}.sock"
+    return private_folder(folder) / f"{k}.sock"
 
 
 # --- messages: a 4-byte length, then JSON -----------------------------------------------------
@@ -126,7 +167,11 @@ def handle(argv: list[str], serve_module: str) -> int | None:
     worker, or not enabled: then `python -m SERVE_MODULE SOCKET` starts one on the way out)."""
     if not enabled(argv):
         return None
-    path = socket_path(key())
+    try:
+        path = socket_path(key())
+    except UnsafeFolder as e:
+        print(e, file=sys.stderr)
+        return None
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(str(path))
@@ -160,7 +205,7 @@ def _spawn_on_exit(path: Path, serve_module: str) -> None:
     import atexit
 
     # The environment as the command found it (the command changes it: its own Prefect API).
-    env = {k: v for k, v in os.environ.items() if not _SECRET_VAR.search(k)}
+    env = worker_env()
 
     def spawn() -> None:
         with open(path.with_suffix(".log"), "ab") as log:

@@ -12,6 +12,7 @@ from tinyqa.cli import render
 from tinyqa.cli.render import out
 from tinyqa.errors import InputError
 from tinyqa.settings import DEFAULT_REPORTS
+from tinyqa.text import terminal
 
 
 @app.command()
@@ -72,7 +73,7 @@ def _share(o) -> str:
 
 def _short(text: str | None, width: int = 70) -> str:
     text = " ".join((text or "").split())
-    return text if len(text) <= width else text[:width - 1] + "…"
+    return terminal(text if len(text) <= width else text[:width - 1] + "…")   # untrusted: markup, escapes as text
 
 
 @app.command("items")
