@@ -52,7 +52,7 @@ def serve(gguf: Path | None = None, *, n_ctx: int = 2048, timeout: float = 60.0)
     def command(port: int) -> list[str]:
         # Token generation on one core fewer than the prompt: the server's own threads and the
         # client need a core (measured on 2 cores: 4.5 items/s against 3.1 with 2 and 2).
-        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf),
+        cmd = [sys.executable, "-m", "tinyqa.models.llama_server", "--model", str(gguf),
                "--model_alias", MODEL_NAME, "--host", "127.0.0.1", "--port", str(port),
                "--n_ctx", str(n_ctx), "--n_threads", str(max(1, cores - 1)), "--n_threads_batch", str(cores),
                "--seed", "0", "--verbose", "False"]
