@@ -1,9 +1,10 @@
 """The pull-request gate: tokenizer drift and tiny QA against a baseline, then a verdict.
 
-The same flow behind `tinyqa gate` and the `gate` deployment: the thresholds come from
-tinyqa.toml's [gate] table with the given overrides, the baseline from a file or the report
-store (suites/gate.py has the rules), and the QA runs are written once the verdict is known,
-so that a failed gate is never taken as a later gate's baseline.
+The same steps (flows/steps.gate) behind `tinyqa gate` and the `gate` deployment: the
+thresholds come from tinyqa.toml's [gate] table with the given overrides, the baseline from a
+file or the report store (suites/gate.py has the rules), and the QA runs are written once the
+verdict is known, so that a failed gate is never taken as a later gate's baseline. On Prefect,
+drift is a task submitted alongside the tiny QA tasks, and the verdict an artifact.
 """
 from __future__ import annotations
 
@@ -14,15 +15,13 @@ from prefect.artifacts import create_markdown_artifact
 from pydantic import SecretStr
 
 from tinyqa import runinfo
+from tinyqa.flows import steps
 from tinyqa.flows.drift import tokenizer_drift
-from tinyqa.flows.qa import save, tiny_qa
-from tinyqa.pack import resolve_packs
-from tinyqa.reports import history, markdown
-from tinyqa.suites import drift as drift_suite
+from tinyqa.flows.qa import publish, tiny_qa
+from tinyqa.reports import markdown
 from tinyqa.suites import gate as gate_suite
-from tinyqa.suites import tokenizers
-from tinyqa.suites.result import Check, GateResult
-from tinyqa.suites.templates import DEFAULT, load_template
+from tinyqa.suites.result import GateResult
+from tinyqa.suites.templates import DEFAULT
 
 
 @flow(name="gate")
@@ -33,37 +32,11 @@ def gate(model: str, packs: list[str], baseline: str | None = None, api_base: Se
     """Drift (when the tokenizer can be had offline) alongside tiny QA `repeats` times
     (per-item majority), then the checks against the baseline; the runs written with the
     verdict as their status, the verdict published as an artifact."""
-    t = gate_suite.thresholds(overrides)
-    notices: list[str] = []
-    pack_ids = [p.id for p in resolve_packs(packs)]
-    if baseline:
-        base = gate_suite.load_baseline(Path(baseline))
-        notices.append(f"baseline: the file {baseline} (run {base.get('run_id')})")
-    else:
-        base, why = history.gate_baseline(reports, model, pack_ids, load_template(template).sha256)
-        notices.append(why)
-    tokenizer = tokenizer or tokenizers.for_model(model)
-    drift_future = None
-    if tokenizer is None:
-        notices.append(f"drift skipped: no offline tokenizer known for {model} (pass --tokenizer)")
-    else:
-        drift_base = drift_baseline or drift_suite.shipped_baseline(tokenizer)
-        if drift_base is None:
-            notices.append(f"drift: no baseline for tokenizer {tokenizer}; fingerprinted only")
-        # Alongside tiny QA, which mostly waits on the model.
-        drift_future = tokenizer_drift.submit(tokenizer, packs, str(drift_base) if drift_base else None, reports,
-                                              max_changed=t.max_drifted)
-    runs = [tiny_qa(model, packs, runinfo.revealed(api_base), template, use_cache=use_cache and repeats == 1,
-                    reports=reports, write=False) for _ in range(repeats)]
-    drift = drift_future.result() if drift_future else None
-    checks = gate_suite.verdict(gate_suite.majority([r.items for r in runs], t.metric), base, t)
-    if drift is not None:
-        checks += drift.checks or [Check("drift", f"tokenizer {tokenizer}", True,
-                                         f"{drift.details['items']} items fingerprinted (no baseline to compare)")]
-    result = GateResult(model, checks, runs, drift, baseline or (base["run_id"] if base else None),
-                        notices + runs[0].notices)
-    for r in runs:   # their status is the verdict: a failed gate is nobody's baseline
-        r.checks = checks
-        save(reports, r)
+    base_url = runinfo.revealed(api_base)
+    result = steps.gate(
+        model, packs, baseline, template, tokenizer, drift_baseline, repeats, gate_suite.thresholds(overrides),
+        reports, alongside=tokenizer_drift.submit, publish=publish,
+        ask=lambda: tiny_qa(model, packs, base_url, template, use_cache=use_cache and repeats == 1,
+                            reports=reports, write=False))
     create_markdown_artifact(markdown.gate(result), key="tinyqa-gate", description=f"tinyqa gate · {model}")
     return result

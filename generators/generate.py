@@ -30,6 +30,7 @@ from tinyqa.generators import prompts
 from tinyqa.models import llm
 from tinyqa.models.cache import ResponseCache
 from tinyqa.pack import BCP47, DATA_FILE, PACK_ID, Item, item_line, resolve_packs
+from tinyqa.suites.result import Details
 from tinyqa.suites.scoring import normalize
 from tinyqa.validators.expectations import BOUNDS
 from tinyqa.validators.inflection import missing_inflection
@@ -387,6 +388,30 @@ class Outcome:
         }
 
 
+@dataclass
+class GenerateResult(Details):
+    """A generator run (`Outcome.summary` and the folder written): per language what was
+    requested (by category), kept, rejected (by reason), the replies and repairs, the last
+    error; what is missing and why it stopped; usage; the JSONL of the kept items; `written`,
+    the pack folder, or None."""
+
+    languages: list[str]
+    requested: dict
+    kept: dict
+    missing: dict
+    complete: bool
+    stopped: str | None
+    rejected: dict
+    replies: dict
+    repairs: dict
+    errors: dict
+    usage: dict
+    structured_output: object
+    prompt_hashes: dict
+    jsonl: str
+    written: str | None = None
+
+
 def provenance_model(model: str) -> str:
     """The generator model as provenance names it: the embedded model's own name for `local`."""
     if model == llm.LOCAL:
@@ -565,7 +590,7 @@ def write_pack(outcome: Outcome, out: Path, *, force: bool = False) -> Path:
     """Write the pack folder `out` atomically: data.jsonl, croissant.json (datePublished from
     the spec, else an earlier croissant.json in `out`, else today), README.md, all into a
     temporary sibling that must pass `validate_pack` before it replaces `out`."""
-    from tinyqa.pack import describe_pack
+    from tinyqa.validators.croissant import describe_pack
     from tinyqa.validators.croissant import FILE as CROISSANT
     from tinyqa.validators.validate import validate_pack
 

@@ -15,7 +15,7 @@ def write(path: Path, checks: list[Check], name: str = "tinyqa gate", time_s: fl
           properties: dict[str, str] | None = None) -> Path:
     by_pack: dict[str, list[Check]] = defaultdict(list)
     for c in checks:
-        by_pack[c.pack_id].append(c)
+        by_pack[c.group].append(c)
     failures = sum(not c.passed for c in checks)
     root = ET.Element("testsuites", name=name, tests=str(len(checks)), failures=str(failures),
                       errors="0", time=f"{time_s:.3f}")

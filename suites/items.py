@@ -24,8 +24,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from tinyqa.errors import InputError
-from tinyqa.suites.scoring import PROPORTIONS
+from tinyqa.suites.compare import check_metric  # noqa: F401  (the one rule: a proportion)
 
 SUITE = "tinyqa"
 MIN_SERIES = 3          # series needed for a discrimination index
@@ -151,12 +150,6 @@ class Analysis:
     @property
     def discriminating(self) -> bool:
         return len(self.series) >= MIN_SERIES
-
-def check_metric(metric: str) -> str:
-    if metric not in PROPORTIONS:
-        raise InputError(f"--metric: {metric!r} is not one of {', '.join(PROPORTIONS)}")
-    return metric
-
 
 def series_labels(runs: list[dict]) -> dict[str, str]:
     """Per run id, its series label: the model, followed by the prompt template only where

@@ -46,19 +46,21 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from tinyqa import child, runinfo
+from tinyqa import child, languages, runinfo
 from tinyqa.errors import InfraError, InputError
 from tinyqa.export import lm_eval_task as task_name
 from tinyqa.pack import Pack, resolve_packs, shipped_ids
 from tinyqa.settings import cache_dir
 from tinyqa.suites import scoring
 from tinyqa.suites.lmeval_tasks import TaskNeed
-from tinyqa.suites.result import RunResult
+from tinyqa.suites.result import LmevalDetails, RunResult
 from tinyqa.suites.stats import wilson
 
 SUITE = "lmeval"
 LOCAL = "local"
 API_BACKENDS = ("local-chat-completions", "local-completions")
+DEFAULT_BACKEND = API_BACKENDS[0]   # the one default: the command's, the nightly's, Settings'
+
 GPU_BACKENDS = ("hf", "vllm")
 BACKENDS = API_BACKENDS + GPU_BACKENDS
 OPENAI_BASE = "https://api.openai.com/v1"
@@ -90,7 +92,7 @@ class Settings(BaseModel):
 
     model: str
     tasks: tuple[str, ...]
-    backend: str = "local-chat-completions"
+    backend: str = DEFAULT_BACKEND
     api_base: SecretStr | None = None
     limit: float | None = None                 # docs per task (a fraction below 1)
     batch_size: int | str | None = None        # default: 1 on API backends, "auto" on GPU
@@ -643,7 +645,7 @@ def why_differ(pred: str, answers: list[str], lang: str, case: bool) -> str:
                               and c not in string.punctuation})
     if case:
         cause = "the item is tagged match: case; lm-eval's ignore_case lower-cases it anyway"
-    elif tq and lang.split("-")[0] == "en" and re.search(r"\b(?:a|an|the)\b", pred, re.IGNORECASE) \
+    elif tq and languages.base(lang) == "en" and re.search(r"\b(?:a|an|the)\b", pred, re.IGNORECASE) \
             and not scoring.exact_match(pred, answers, "und", case):
         cause = "an English article: tinyqa drops a/an/the, lm-eval keeps it"
     elif tq and non_ascii_punct:
@@ -652,9 +654,9 @@ def why_differ(pred: str, answers: list[str], lang: str, case: bool) -> str:
     elif tq and re.search(r"\s{2,}|[\t\n\r\u00a0\u2000-\u200b\u3000]", pred.strip()):
         cause = "whitespace inside the answer: tinyqa collapses it, lm-eval's filter strips only the ends"
     elif tq and any(scoring.fold_accents(x.casefold(), lang) != x.casefold() for x in [pred, *answers]):
-        cause = (f"an accent: tinyqa's rule for {lang.split('-')[0]} accepts the word without it "
+        cause = (f"an accent: tinyqa's rule for {languages.base(lang)} accepts the word without it "
                  "(docs/scoring.md), lm-eval does not")
-    elif tq and lang.split("-")[0] == "en" and scoring.NUMBER_WORDS.intersection(re.findall(r"\w+", pred.lower())):
+    elif tq and languages.base(lang) == "en" and scoring.NUMBER_WORDS.intersection(re.findall(r"\w+", pred.lower())):
         cause = "an English number word: tinyqa reads it as digits, lm-eval does not"
     elif tq:
         cause = ("Unicode normalisation and rules tinyqa applies and lm-eval does not (NFKC, case "
@@ -756,10 +758,10 @@ def run(settings: Settings) -> RunResult:
         prompt_hash=_configs_hash(results), notes=notes)
     return RunResult(row, items=items_rows(run_id, results, packs),
                      metrics=metrics_rows(run_id, results) + agreement_rows(run_id, agree), notices=notes,
-                     details={"agreement": agree, "lm_eval_version": results.get("lm_eval_version"),
-                              "device": ran.get("device"), "batch_size": ran.get("batch_size"),
-                              "output_types": ran.get("output_types", {}),
-                              "timings": {"total_s": time.perf_counter() - t0, "lm_eval_s": eval_s}})
+                     details=LmevalDetails(agreement=agree, lm_eval_version=results.get("lm_eval_version"),
+                                           device=ran.get("device"), batch_size=ran.get("batch_size"),
+                                           output_types=ran.get("output_types", {}),
+                                           timings={"total_s": time.perf_counter() - t0, "lm_eval_s": eval_s}))
 
 
 def run_notes(settings: Settings, device: str | None, threads: int | None = None) -> list[str]:

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def world(prefect_harness, tmp_path, monkeypatch):
-    from tinyqa.pack import describe_pack, resolve_packs
+    from tinyqa.pack import resolve_packs
+    from tinyqa.validators.croissant import describe_pack
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TINYQA_CACHE_DIR", str(tmp_path / "cache"))
@@ -79,7 +80,7 @@ def test_the_deployment_and_the_command_are_one_gate(world):
     flow = gate(model="openai/x", packs=["core_en"], api_base=SecretStr(srv.url), use_cache=False,
                 reports=str(tmp / "b"))                # what the deployment runs, with its parameters
     assert res.exit_code == 1 and not flow.passed
-    assert flow.baseline in res.output and flow.notices[0] in res.output
+    assert flow.baseline.why in res.output and flow.notes[0] in res.output and flow.baseline.source == "run"
     for c in flow.checks:
         assert f"{c.name}" in res.output and c.message.split(" (")[0] in res.output
     assert [c.name for c in flow.checks if not c.passed] == ["floor contains", "drop all"]

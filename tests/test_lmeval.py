@@ -183,7 +183,7 @@ SCRIPT = {q: answer for q, *_, answer in XCHECK}
 
 @pytest.fixture
 def xcheck_pack(tmp_path):
-    from tinyqa.pack import describe_pack
+    from tinyqa.validators.croissant import describe_pack
 
     items = [{"text": q, "label": label, "aliases": aliases, "context": f"The answer is {label}.",
               "tags": {"category": "misc", "difficulty": "easy", **tags}, "lang": lang}

@@ -47,7 +47,7 @@ def scan(root: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """Both runs and the exports done; everything they wrote lies under `root`."""
-    from tinyqa.pack import describe_pack
+    from tinyqa.validators.croissant import describe_pack
 
     root = tmp_path_factory.mktemp("secrets")
     pack = describe_pack(write_pack(root / "packs" / "mini", MINI)).path

@@ -14,6 +14,23 @@ SUFFIXING = frozenset({"ko", "tr", "az", "fi", "hu", "et"})
 ARTICLES = {"en": frozenset({"a", "an", "the"})}
 
 
+# English names, for prompts and messages.
+LANG_NAMES = {
+    "ar": "Arabic", "bg": "Bulgarian", "cs": "Czech", "da": "Danish", "de": "German",
+    "el": "Greek", "en": "English", "es": "Spanish", "fa": "Persian", "fi": "Finnish",
+    "fr": "French", "he": "Hebrew", "hi": "Hindi", "hu": "Hungarian", "id": "Indonesian",
+    "it": "Italian", "ja": "Japanese", "ko": "Korean", "nl": "Dutch", "no": "Norwegian",
+    "pl": "Polish", "pt": "Portuguese", "ro": "Romanian", "ru": "Russian", "sv": "Swedish",
+    "th": "Thai", "tr": "Turkish", "uk": "Ukrainian", "ur": "Urdu", "vi": "Vietnamese",
+    "zh": "Chinese",
+}
+
+
+def language_name(lang: str) -> str:
+    """`French` for `fr` (and `fr-CA`); the code itself for a language not listed."""
+    return LANG_NAMES.get(base(lang), lang)
+
+
 def base(lang: str) -> str:
     """The primary language subtag, lower-cased: `pt-BR` -> `pt`."""
     return lang.split("-")[0].lower()

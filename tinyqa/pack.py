@@ -14,7 +14,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from tinyqa.errors import InputError
-from tinyqa.files import write_atomic
 
 CONTENT_FIELDS = ("text", "label", "aliases", "context", "tags", "lang")
 PACK_ID = re.compile(r"[a-z0-9][a-z0-9_-]*")
@@ -216,17 +215,3 @@ def locate_packs(spec: str | list[str]) -> list[Path]:
 def resolve_packs(spec: str | list[str]) -> list[Pack]:
     """Pack ids (shipped) or pack folder paths, comma-separated or as a list, loaded."""
     return [load_pack(folder) for folder in locate_packs(spec)]
-
-
-def describe_pack(path: Path) -> Pack:
-    """Fill in ids and sha256 of every item, rewrite data.jsonl atomically, then croissant.json."""
-    from tinyqa.validators import croissant
-
-    pack = load_pack(path, check_ids=False)
-    data = pack.path / DATA_FILE
-    text = "".join(item_line(i) + "\n" for i in pack.items)
-    if data.read_text(encoding="utf-8") != text:
-        write_atomic(data, text)
-    pack = load_pack(pack.path)
-    croissant.write(pack)
-    return pack

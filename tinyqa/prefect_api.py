@@ -1,4 +1,5 @@
-"""The Prefect API a command's flows report to.
+"""The Prefect API a command's flows report to, when it runs flows (tinyqa/orchestration.py:
+a Prefect API configured, or `--prefect`).
 
 Where Prefect is configured with an API URL (PREFECT_API_URL, a profile, prefect.toml: a
 `prefect server start`, Prefect Cloud), that server. Otherwise a temporary API server of the
@@ -16,9 +17,9 @@ import contextlib
 import importlib.util
 import os
 import sys
-import tomllib
 from pathlib import Path
 
+from tinyqa import orchestration
 from tinyqa.servers import ChildServer
 
 _server: ChildServer | None = None
@@ -31,17 +32,7 @@ def _configured_url() -> str | None:
     return get_current_settings().api.url
 
 
-def _profile_url() -> str | None:
-    """PREFECT_API_URL of the active Prefect profile (what `prefect config set` and `prefect
-    cloud login` write), read without importing Prefect."""
-    home = Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser()
-    path = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml").expanduser()
-    try:
-        profiles = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    active = os.environ.get("PREFECT_PROFILE") or profiles.get("active", "ephemeral")
-    return profiles.get("profiles", {}).get(active, {}).get("PREFECT_API_URL")
+_profile_url = orchestration.profile_url
 
 
 def _command(port: int) -> list[str]:

@@ -11,7 +11,7 @@ import json
 from datetime import date
 from pathlib import Path
 
-from tinyqa.pack import DATA_FILE, Pack
+from tinyqa.pack import DATA_FILE, Pack, item_line, load_pack
 from tinyqa.files import write_atomic
 
 FILE = "croissant.json"
@@ -158,3 +158,15 @@ def check(pack: Pack) -> list[str]:
             problems.append(f"{path}: item {item.id}: record differs in {', '.join(bad)}")
     problems += [f"{path}: record {rid}: not in {DATA_FILE}" for rid in got]
     return problems
+
+
+def describe_pack(path: Path) -> Pack:
+    """Fill in ids and sha256 of every item, rewrite data.jsonl atomically, then croissant.json."""
+    pack = load_pack(path, check_ids=False)
+    data = pack.path / DATA_FILE
+    text = "".join(item_line(i) + "\n" for i in pack.items)
+    if data.read_text(encoding="utf-8") != text:
+        write_atomic(data, text)
+    pack = load_pack(pack.path)
+    write(pack)
+    return pack
