@@ -8,7 +8,6 @@ regression tests at the end. The fuzzing pass runs `TINYQA_FUZZ_EXAMPLES` inputs
 import csv
 import json
 import os
-import re
 import tempfile
 import unicodedata
 from pathlib import Path
