@@ -84,6 +84,10 @@ exec "{python}" "$@"
     return wrapper
 
 
+def pip_list(python_bin: Path) -> str:
+    return subprocess.run([str(python_bin / "python"), "-m", "pip", "list"], capture_output=True, text=True).stdout
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1500)
 def test_action_on_a_pull_request_pushed_twice(tmp_path):
@@ -112,6 +116,7 @@ def test_action_on_a_pull_request_pushed_twice(tmp_path):
                                     uses_outputs={"upload": {"artifact-url": artifact},
                                                   "python": {"python-path": str(hosted)}})
 
+        caller_before = pip_list(python_bin)   # it sees this venv's packages (the .pth): compare, don't search
         passing = push(1)
         assert not passing.failed, passing.log[-6000:]
         assert passing.outputs["verdict"] == "pass" and passing.outputs["run-id"], passing.outputs
@@ -132,8 +137,7 @@ def test_action_on_a_pull_request_pushed_twice(tmp_path):
     installed = subprocess.run([str(venv / "bin" / "python"), "-c", "import tinyqa; print(tinyqa.__file__)"],
                                capture_output=True, text=True, cwd=tmp_path).stdout
     assert str(venv) in installed and str(ROOT) not in installed   # not this checkout's editable install
-    caller = subprocess.run([str(python_bin / "python"), "-m", "pip", "list"], capture_output=True, text=True).stdout
-    assert "tinyqa" not in caller and "prefect" not in caller      # the caller's Python is as it was
+    assert pip_list(python_bin) == caller_before      # the caller's Python is as it was
     report = Path(passing.outputs["report-path"])
     assert {"gate.md", "junit.xml", "site", "store"} <= {p.name for p in report.iterdir()}
     assert (report / "site" / "index.html").stat().st_size > 10_000
