@@ -73,10 +73,31 @@ class GateResult:
     drift: RunResult | None = None
     baseline: str | None = None
     notices: list[str] = field(default_factory=list)
+    # {"source": "file"|"store"|None, "run_id", "comparable", "differences": [...]}
+    baseline_info: dict = field(default_factory=dict)
+    estimate: object | None = None      # models.cost.Estimate: the cost expected before asking
 
     @property
     def errors(self) -> int:
         return sum(r.errors for r in self.qa)
+
+    @property
+    def verdict(self) -> str:
+        """`error` (items failed beyond the retry budget), `fail`, `inconclusive` (a drop above
+        max_drop that is not significant: it passes, unsettled) or `pass`."""
+        if self.errors:
+            return "error"
+        if not self.passed:
+            return "fail"
+        if any(c.measures.get("verdict") == "inconclusive" for c in self.checks):
+            return "inconclusive"
+        return "pass"
+
+    @property
+    def cost_usd(self) -> float | None:
+        """What the runs cost as LiteLLM priced their answers; None when it priced none."""
+        costs = [r["cost_usd"] for run in self.qa for r in run.items if r.get("cost_usd") is not None]
+        return sum(costs) if costs else None
 
     @property
     def passed(self) -> bool:

@@ -34,6 +34,8 @@ from rapidfuzz import fuzz
 from tinyqa.languages import ARTICLES, SUFFIXING, UNSPACED
 from tinyqa.languages import base as _base
 
+SCORER_VERSION = 1
+
 # Accent-insensitive matching, per language: which combining marks on a Latin letter may be
 # left out ("all", a set of marks, or the marks of all but some letters). Languages not named
 # keep every mark. Turkish ç ğ ı ö ş ü and Spanish ñ are letters, not accents; German ä ö ü
