@@ -27,6 +27,19 @@ def write(path: Path, checks: list[Check], name: str = "tinyqa gate", time_s: fl
             props = ET.SubElement(suite, "properties")
             for k, v in properties.items():
                 ET.SubElement(props, "property", name=k, value=v)
+        power = next((c.measures for c in cs if c.name == "drop all" and c.measures), None)
+        if power is not None:   # what this pack's gate could detect, and what it left out
+            props = suite.find("properties")
+            if props is None:
+                props = ET.SubElement(suite, "properties")
+            detectable = power.get("min_detectable_drop")
+            for k, v in (("n", power.get("paired")),
+                         ("min_detectable_drop", "none" if detectable is None else f"{detectable:.3f}"),
+                         ("verdict", power.get("verdict")),
+                         ("not_compared", ",".join(n["id"] for n in power.get("not_compared", []))),
+                         ("quarantined", ",".join(power.get("quarantined", [])))):
+                if v is not None:
+                    ET.SubElement(props, "property", name=k, value=str(v))
         for c in cs:
             case = ET.SubElement(suite, "testcase", name=c.name, classname=f"tinyqa.{pack_id}", time="0")
             if not c.passed:

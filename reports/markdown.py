@@ -41,6 +41,8 @@ def _change(drop: Check | None) -> tuple[str, str, str]:
 
 def _verdict(checks: list[Check]) -> str:
     failed = [c for c in checks if not c.passed]
+    if not failed and any(c.measures.get("verdict") == "inconclusive" for c in checks):
+        return "⚠️ inconclusive"
     if not failed:
         return "✅ pass"
     why = [f"{c.measures['metric']} below its {_pct(c.measures['floor'])} floor" if c.name.startswith("floor")
@@ -76,11 +78,36 @@ def _folded(pack_id: str, c: Check) -> list[str]:
             *[f"- {_cell(d)}" for d in items], *([f"- … and {more} more"] if more else []), "", "</details>"]
 
 
+def _power(packs: dict[str, list[Check]]) -> list[str]:
+    """Per pack: the drop it could detect, what was not compared, flaky items, and what would
+    settle an inconclusive drop."""
+    from tinyqa.suites.gate import power_sentence
+
+    lines = []
+    for pack_id, checks in packs.items():
+        drop = next((c for c in checks if c.name == "drop all" and c.measures), None)
+        if drop is None:
+            continue
+        m = drop.measures
+        line = f"- **{pack_id}**, {power_sentence(m['paired'], m.get('min_detectable_drop'))} (80% power)"
+        if m.get("not_compared"):
+            line += "; not compared: " + ", ".join(f"`{n['id']}` ({n['reason']})" for n in m["not_compared"][:MAX_DETAILS])
+        if m.get("flaky"):
+            line += (f"; flaky{' (quarantined)' if m.get('quarantined') else ''}: "
+                     + ", ".join(f"`{i}`" for i in m["flaky"][:MAX_DETAILS]))
+        if m.get("settle"):
+            line += "; " + _cell(m["settle"])
+        lines.append(line)
+    return ["", *lines] if lines else []
+
+
 def gate(result: GateResult, link: str | None = None) -> str:
     """The verdict as a Markdown document; `link` (to the run's reports) goes at the end."""
     ok = result.passed and not result.errors
     head = "PASS" if ok else ("ERRORS" if result.errors else "FAIL")
     icon = "✅" if ok else "❌"
+    if result.verdict == "inconclusive":
+        head, icon = "PASS, INCONCLUSIVE", "⚠️"
     lines = [MARKER, f"## {icon} tinyqa gate: {head} · `{result.model}`", ""]
     if result.errors:
         lines += [f"**{result.errors} item(s) failed beyond the retry budget**: infrastructure, not a regression.", ""]
@@ -96,6 +123,7 @@ def gate(result: GateResult, link: str | None = None) -> str:
                   "|---|---|---|---|---|---|"]
         for pack_id, checks in packs.items():
             lines += _pack_rows(pack_id, checks)
+    lines += _power(packs)
     for c in by_pack.get(DRIFT, []):
         lines += ["", f"**Tokenizer drift** ({_cell(c.name)}): {'✅' if c.passed else '❌'} {_cell(c.message)}"]
     if DRIFT not in by_pack:
@@ -106,6 +134,10 @@ def gate(result: GateResult, link: str | None = None) -> str:
                 lines += _folded(pack_id, c)
     notes = [*result.notices, *([f"baseline: {result.baseline}"] if result.baseline and not any(
         n.startswith("baseline") for n in result.notices) else [])]
+    cost = result.cost_usd
+    if result.qa:
+        notes.append(f"cost: ${cost:.4f} as LiteLLM priced the answers" if cost is not None
+                     else "cost: unknown (LiteLLM has no price for this model)")
     if notes:
         lines += ["", *[f"- {_cell(n)}" for n in notes]]
     runs = ", ".join(f"`{r.run_id}`" for r in result.qa)

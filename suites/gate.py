@@ -274,8 +274,9 @@ def _drop_check(pack_id: str, slice_: str, rows: list[dict], base: dict, t: Thre
     msg = (f"{t.metric} {'dropped' if j.drop > 0 else 'changed'} {j.drop:+.0%} on {paired} paired items{rates} "
            f"({len(lost)} right→wrong, {len(gained)} wrong→right, McNemar p={j.p:.3g}; "
            f"fails above {t.max_drop:.0%} with p<{t.alpha}); {power_sentence(paired, detectable)}")
-    if status == "inconclusive":
-        msg += "; " + settle(j.drop, base_rate, paired, t)
+    settled = settle(j.drop, base_rate, paired, t) if status == "inconclusive" else None
+    if settled:
+        msg += "; " + settled
     if not_compared:
         msg += f"; not compared: {_listing(not_compared)}"
     if flaky_here:
@@ -286,7 +287,7 @@ def _drop_check(pack_id: str, slice_: str, rows: list[dict], base: dict, t: Thre
                  {"metric": t.metric, "change": change, "low": low, "high": high, "p": j.p, "paired": paired,
                   "lost": len(lost), "gained": len(gained), "max_drop": t.max_drop, "alpha": t.alpha,
                   "rate": now / paired if paired else None, "baseline_rate": base_rate,
-                  "min_detectable_drop": detectable, "verdict": status, "not_compared": not_compared,
+                  "min_detectable_drop": detectable, "verdict": status, "settle": settled, "not_compared": not_compared,
                   "flaky": flaky_here, "quarantined": flaky_here if quarantine else []})
 
 

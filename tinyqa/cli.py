@@ -495,6 +495,10 @@ def gate(
     max_drop: Annotated[Optional[float], typer.Option(help="Largest tolerated drop per pack and language (default 0.05).")] = None,
     alpha: Annotated[Optional[float], typer.Option(help="Significance level of the paired test (default 0.05).")] = None,
     max_drifted: Annotated[Optional[int], typer.Option(help="Items allowed to tokenize differently (default 0).")] = None,
+    strict_baseline: Annotated[bool, typer.Option("--strict-baseline", help="Refuse (exit 2) a baseline made with another prompt template, decoding or scorer version.")] = False,
+    quarantine: Annotated[bool, typer.Option("--quarantine", help="Leave flaky items (right and wrong in identical earlier runs) out of the drop test; still reported.")] = False,
+    max_usd: Annotated[Optional[float], typer.Option("--max-usd", min=0, help="Refuse (exit 2) before any request when the expected cost is above this.")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the verdict as JSON here.")] = None,
     no_cache: NoCache = False,
     reports: Reports = DEFAULT_REPORTS,
     verbose: Verbose = False,
@@ -512,13 +516,15 @@ def gate(
     if baseline is not None:
         gate_suite.load_baseline(baseline)
     startup.start_flows(verbose, model, api_base)
+    estimate = _cost_before_asking(model, packs, template, repeats, max_usd)
     from tinyqa.flows.gate import gate as gate_flow
     from tinyqa.reports import markdown as md
 
     result = gate_flow(model=model, packs=packs.split(","), baseline=str(baseline) if baseline else None,
                        api_base=runinfo.hidden(api_base), template=template, tokenizer=tokenizer,
                        drift_baseline=str(drift_baseline) if drift_baseline else None, repeats=repeats,
-                       overrides=overrides, use_cache=not no_cache, reports=reports)
+                       overrides=overrides, use_cache=not no_cache, reports=reports,
+                       strict_baseline=strict_baseline, quarantine=quarantine, estimate=estimate)
     table = Table("pack", "check", "result", "detail", title=f"tinyqa gate · {model}")
     for c in result.checks:
         table.add_row(c.pack_id, c.name, "pass" if c.passed else "[bold red]FAIL[/]", c.message)
@@ -533,6 +539,10 @@ def gate(
         junit_xml.write(junit, result.checks, time_s=time.perf_counter() - started,
                         properties={"model": model, "baseline": result.baseline or "none",
                                     "runs": ",".join(r.run_id for r in result.qa)})
+    if json_out:
+        from tinyqa.reports import verdict as verdict_json
+
+        verdict_json.write(json_out, result)
     text = md.gate(result)
     if markdown:
         from tinyqa.files import write_atomic
@@ -544,10 +554,29 @@ def gate(
     if os.environ.get("GITHUB_OUTPUT"):   # a step output of GitHub Actions (the tinyqa action's run-id)
         with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as f:
             f.write(f"run-id={','.join(r.run_id for r in result.qa)}\n")
-    out.print(f"gate {'passed' if result.passed else 'FAILED'} in {time.perf_counter() - started:.1f} s")
+    said = {"pass": "passed", "fail": "FAILED", "inconclusive": "passed, inconclusive", "error": "FAILED (errors)"}
+    out.print(f"gate {said[result.verdict]} in {time.perf_counter() - started:.1f} s")
     if result.errors:
         err.print(f"tinyqa: {result.errors} item(s) failed beyond the retry budget: infrastructure, not a regression")
     raise typer.Exit(exit_code(result.qa, result.checks))
+
+
+def _cost_before_asking(model: str, packs: str, template: str, repeats: int, max_usd: float | None):
+    """Print the run's expected cost (models/cost.py) before the first request; InputError
+    (exit 2) when it is above `max_usd`, or unknown while `max_usd` is set."""
+    from tinyqa import config
+    from tinyqa.models import cost
+    from tinyqa.pack import resolve_packs
+    from tinyqa.suites.templates import load_template
+
+    est = cost.estimate(model, resolve_packs(packs), load_template(template), repeats,
+                        config.model_settings(model).get("max_tokens"))
+    out.print(est.sentence, markup=False)
+    if max_usd is not None and est.usd is None:
+        raise InputError(f"--max-usd {max_usd:g}: LiteLLM has no price for {model}, so the cost cannot be bounded")
+    if max_usd is not None and est.usd > max_usd:
+        raise InputError(f"--max-usd {max_usd:g}: the expected cost ${est.usd:.4f} is above it; nothing was asked")
+    return est
 
 
 @app.command()

@@ -1,0 +1,192 @@
+"""What the gate can detect and what it compares: the detectable drop and the inconclusive
+verdict, items edited or added since the baseline, baselines made differently, flaky items
+quarantined, the expected cost before asking, and the JSON verdict."""
+import json
+
+import pytest
+
+from tinyqa.suites import gate
+from tinyqa.suites import items as item_rules
+from tinyqa.suites.result import GateResult
+
+T = gate.Thresholds()
+
+
+def rows(outcomes, pack="core_en", run_id="r1", sha=lambda i: f"{i:064x}"):
+    return [{"run_id": run_id, "suite": "tinyqa", "pack_id": pack, "item_id": f"en-{i}", "lang": "en",
+             "question": f"q{i}?", "prediction": "yes" if ok else "no", "em": ok, "contains": ok,
+             "em_extracted": ok, "error": None, "item_sha256": sha(i)} for i, ok in enumerate(outcomes)]
+
+
+RUN = {"run_id": "r0", "model": "openai/x", "prompt_template": "qa-v1", "prompt_hash": "a" * 64,
+       "decoding": '{"max_tokens": 48, "seed": 1234, "temperature": 0.0}', "scorer_version": 1}
+
+
+def base(outcomes, **kw):
+    return gate.baseline_from_rows(RUN, rows(outcomes, run_id="r0", **kw))
+
+
+def drop_check(checks):
+    return next(c for c in checks if c.name == "drop all")
+
+
+def test_every_drop_check_says_what_it_could_detect():
+    outcomes = [True] * 42 + [False] * 10
+    c = drop_check(gate.verdict(rows(outcomes), base(outcomes), T))
+    assert c.passed and c.measures["verdict"] == "pass"
+    assert c.measures["min_detectable_drop"] == pytest.approx(0.148, abs=0.002)
+    assert "n = 52: detects drops of 15 points or more" in c.message
+
+
+def test_a_drop_above_max_drop_that_is_not_significant_is_inconclusive_and_says_what_would_settle_it():
+    before = [True] * 42 + [False] * 10
+    after = [False] * 4 + [True] * 38 + [False] * 10          # 4 of 52 lost: 7.7% > 5%, p = 0.125
+    c = drop_check(gate.verdict(rows(after), base(before), T))
+    assert c.passed and c.measures["verdict"] == "inconclusive"
+    assert "inconclusive" in c.message and "paired items would detect a drop this large" in c.message
+    result = GateResult("openai/x", [c], [])
+    assert result.verdict == "inconclusive"
+
+
+def test_an_item_edited_since_the_baseline_is_listed_and_not_compared():
+    outcomes = [True] * 40 + [False] * 12
+    edited = rows(outcomes, sha=lambda i: ("e" if i == 7 else "0") * 64)
+    b = base(outcomes, sha=lambda i: "0" * 64)
+    c = drop_check(gate.verdict(edited, b, T))
+    assert c.measures["paired"] == 51
+    assert c.measures["not_compared"] == [{"id": "en-7", "reason": "changed"}]
+    assert "not compared: en-7 (changed)" in c.message
+
+
+def test_an_item_added_since_the_baseline_is_listed_and_a_baseline_without_hashes_pairs_by_id():
+    b = base([True] * 10)
+    now = rows([True] * 11)
+    c = drop_check(gate.verdict(now, b, T))
+    assert c.measures["paired"] == 10 and c.measures["not_compared"] == [{"id": "en-10", "reason": "added"}]
+    for item in b["items"].values():          # a file written before hashes were recorded
+        del item["sha256"]
+    assert drop_check(gate.verdict(now, b, T)).measures["paired"] == 10
+
+
+def test_a_baseline_made_differently_is_named():
+    b = base([True] * 3)
+    assert gate.differences(b, RUN) == []
+    other = {**RUN, "prompt_hash": "b" * 64, "scorer_version": 2}
+    assert gate.differences(b, other) == ["prompt template hash: aaaaaaaaaaaa in the baseline, bbbbbbbbbbbb now",
+                                          "scorer version: 1 in the baseline, 2 now"]
+    old = {k: v for k, v in b.items() if k not in ("decoding", "scorer_version")}   # an older file
+    assert [d.split(":")[0] for d in gate.differences(old, RUN)] == ["decoding", "scorer version"]
+
+
+def history(outcomes_by_run, pack="core_en"):
+    runs = [{**RUN, "run_id": f"h{k}", "suite": "tinyqa"} for k in range(len(outcomes_by_run))]
+    items = [r for k, o in enumerate(outcomes_by_run) for r in rows(o, pack, run_id=f"h{k}")]
+    return runs, items
+
+
+def test_flaky_items_are_those_right_and_wrong_in_runs_with_identical_settings():
+    runs, items = history([[True, True, False], [True, False, False]])
+    hashes = {"core_en": item_rules.pack_hash(f"{i:064x}" for i in range(3))}
+    assert item_rules.flaky_items(runs, items, RUN, hashes) == {("core_en", "en-1")}
+    other = [{**r, "decoding": "{}"} for r in runs]                  # other settings: not evidence
+    assert item_rules.flaky_items(other, items, RUN, hashes) == set()
+    assert item_rules.flaky_items(runs, items, RUN, {"core_en": "f" * 64}) == set()   # other pack content
+
+
+def test_a_flaky_item_quarantined_no_longer_fails_the_gate():
+    before = [True] * 52
+    after = [False] * 8 + [True] * 44                                # 8 lost: 15%, p = 0.008
+    flaky = {("core_en", f"en-{i}") for i in range(8)}
+    assert not drop_check(gate.verdict(rows(after), base(before), T)).passed
+    listed = drop_check(gate.verdict(rows(after), base(before), T, flaky=flaky))
+    assert not listed.passed and listed.measures["flaky"] == sorted(i for _, i in flaky)
+    c = drop_check(gate.verdict(rows(after), base(before), T, flaky=flaky, quarantine=True))
+    assert c.passed and c.measures["paired"] == 44
+    assert c.measures["quarantined"] == sorted(i for _, i in flaky) and "flaky (quarantined)" in c.message
+
+
+def test_the_json_verdict_has_every_field(tmp_path):
+    from tinyqa.reports import verdict
+
+    before = [True] * 42 + [False] * 10
+    checks = gate.verdict(rows(before), base(before), T)
+    result = GateResult("openai/x", checks, [], baseline="r0",
+                        baseline_info={"source": "store", "run_id": "r0", "comparable": True, "differences": []})
+    doc = json.loads(verdict.write(tmp_path / "v.json", result).read_text())
+    assert doc["verdict"] == "pass" and doc["baseline"]["run_id"] == "r0" and doc["cost_usd"] is None
+    (pack,) = doc["packs"]
+    assert set(pack) >= {"pack", "metric", "n", "rate", "baseline_rate", "change", "change_ci", "p_value",
+                         "min_detectable_drop", "compared", "not_compared", "quarantined", "verdict"}
+    assert pack["n"] == 52 and pack["compared"] == 52 and pack["min_detectable_drop"] == pytest.approx(0.148, abs=0.002)
+
+
+def test_the_expected_cost_of_a_priced_model_and_of_one_without_a_price():
+    from tinyqa.models import cost
+    from tinyqa.pack import resolve_packs
+    from tinyqa.suites.templates import load_template
+
+    packs, tmpl = resolve_packs("core_en"), load_template()
+    priced = cost.estimate("openai/gpt-4o-mini", packs, tmpl, repeats=2)
+    assert priced.requests == 104 and priced.usd > 0.0001
+    assert cost.estimate("openai/no-such-model-anywhere", packs, tmpl).usd is None
+    assert cost.estimate("local", packs, tmpl).usd == 0.0
+
+
+# --- through the command, against a loopback server ------------------------------------------
+
+def _cli(*args):
+    from typer.testing import CliRunner
+
+    from tinyqa.cli import app
+
+    res = CliRunner().invoke(app, list(args))
+    assert res.exception is None or isinstance(res.exception, SystemExit), res.output
+    return res
+
+
+@pytest.mark.slow
+def test_max_usd_refuses_a_priced_model_before_any_request(prefect_harness, tmp_path, monkeypatch):
+    from fakeserver import ScriptedServer
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-key")
+    with ScriptedServer(lambda q, n: "Paris") as srv:
+        res = _cli("gate", "--model", "openai/gpt-4o-mini", "--api-base", srv.url, "--packs", "core_en",
+                   "--max-usd", "0.0001", "--no-cache", "--reports", str(tmp_path / "r"))
+        assert res.exit_code == 2, res.output
+        assert "expected cost: at most $0.00" in res.output and "is above it; nothing was asked" in res.output
+        assert srv.requests == []
+
+
+@pytest.mark.slow
+def test_a_pack_with_one_item_edited_since_the_baseline_compares_51_and_lists_it(prefect_harness, tmp_path, monkeypatch):
+    import shutil
+
+    from fakeserver import ScriptedServer
+    from tinyqa.pack import DATA_FILE, describe_pack, resolve_packs
+    from tinyqa.reports import store
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TINYQA_CACHE_DIR", str(tmp_path / "cache"))
+    pack = tmp_path / "core_en"
+    shutil.copytree(resolve_packs("core_en")[0].path, pack)
+    gold = {i.text: i.label for i in resolve_packs(str(pack))[0].items}
+    reports = str(tmp_path / "r")
+    with ScriptedServer(lambda q, n: gold[q]) as srv:
+        common = ["--model", "openai/x", "--api-base", srv.url, "--packs", str(pack), "--no-cache", "--reports", reports]
+        assert _cli("run", *common).exit_code == 0
+        (run_id,) = [r["run_id"] for r in store.read(reports, "runs").to_pylist()]
+        assert _cli("baseline", "update", run_id, "--out", str(tmp_path / "b.json"), "--reports", reports).exit_code == 0
+        lines = (pack / DATA_FILE).read_text(encoding="utf-8").splitlines()
+        first = json.loads(lines[0])
+        first["aliases"] = [*first["aliases"], "an alias added since"]      # same id, new content hash
+        (pack / DATA_FILE).write_text("\n".join([json.dumps(first, ensure_ascii=False), *lines[1:]]) + "\n",
+                                      encoding="utf-8")
+        describe_pack(pack)
+        res = _cli("gate", *common, "--baseline", str(tmp_path / "b.json"), "--json", str(tmp_path / "v.json"))
+        assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "v.json").read_text())
+    (p,) = doc["packs"]
+    assert p["compared"] == 51 and p["not_compared"] == [{"id": first["id"], "reason": "changed"}]
+    assert doc["verdict"] == "pass" and doc["baseline"]["comparable"] and doc["baseline"]["source"] == "file"
+    assert 0 < p["min_detectable_drop"] < 0.2 and "expected cost: unknown" in res.output
