@@ -50,7 +50,7 @@ def test_detectable_drop_of_52_items_at_80_percent_matches_a_simulation(flip_rat
 
 
 def test_power_rises_with_the_drop_and_the_pack():
-    assert gate_power(52, 0.8, 0.05) == 0.0          # not above max_drop: never a failure
+    assert gate_power(52, 0.8, 0.05) < 0.1           # at max_drop: a false alarm now and then, no more
     assert gate_power(52, 0.8, 0.10) < gate_power(52, 0.8, 0.20) < gate_power(52, 0.8, 0.40)
     assert min_detectable_drop(200, 0.8) < min_detectable_drop(52, 0.8) < min_detectable_drop(20, 0.8)
 
