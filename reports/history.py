@@ -38,7 +38,7 @@ def baseline(reports: Path | str, run_id: str) -> dict:
     return gate.baseline_from_rows(find_run(reports, run_id), store.run_rows(reports, "items", run_id))
 
 
-def gate_baseline(reports: Path | str, model: str, pack_ids: list[str], prompt_hash: str) -> tuple[dict | None, str]:
+def gate_baseline(reports: Path | str, model: str, pack_ids: list[str], prompt_hash: str) -> tuple[dict | None, gate.Baseline]:
     """The baseline the gate compares with when given no file (gate.choose_baseline), and the
     sentence that says which run it is and why."""
     chosen, why = gate.choose_baseline(store.read(reports, "runs").to_pylist(), model, pack_ids, prompt_hash)

@@ -8,14 +8,14 @@ from collections import defaultdict
 from pathlib import Path
 
 from tinyqa.files import write_atomic
-from tinyqa.suites.result import Check
+from tinyqa.suites.result import DROP, Check
 
 
 def write(path: Path, checks: list[Check], name: str = "tinyqa gate", time_s: float = 0.0,
           properties: dict[str, str] | None = None) -> Path:
     by_pack: dict[str, list[Check]] = defaultdict(list)
     for c in checks:
-        by_pack[c.pack_id].append(c)
+        by_pack[c.group].append(c)
     failures = sum(not c.passed for c in checks)
     root = ET.Element("testsuites", name=name, tests=str(len(checks)), failures=str(failures),
                       errors="0", time=f"{time_s:.3f}")
@@ -27,7 +27,7 @@ def write(path: Path, checks: list[Check], name: str = "tinyqa gate", time_s: fl
             props = ET.SubElement(suite, "properties")
             for k, v in properties.items():
                 ET.SubElement(props, "property", name=k, value=v)
-        power = next((c.measures for c in cs if c.name == "drop all" and c.measures), None)
+        power = next((c.measures for c in cs if c.kind == DROP and c.slice == "all" and c.measures), None)
         if power is not None:   # what this pack's gate could detect, and what it left out
             props = suite.find("properties")
             if props is None:

@@ -8,10 +8,9 @@ from __future__ import annotations
 from collections import defaultdict
 
 from tinyqa.comment import MARKER   # first line: finds the comment to update instead of adding another
-from tinyqa.suites.result import Check, GateResult
+from tinyqa.suites.result import DRIFT, DROP, FLOOR, Check, GateResult
 
 MAX_DETAILS = 50
-DRIFT = "drift"                    # the pack id of drift's checks
 
 
 def _cell(text: str) -> str:
@@ -45,24 +44,22 @@ def _verdict(checks: list[Check]) -> str:
         return "⚠️ inconclusive"
     if not failed:
         return "✅ pass"
-    why = [f"{c.measures['metric']} below its {_pct(c.measures['floor'])} floor" if c.name.startswith("floor")
-           and c.measures else c.message if c.name.startswith("floor") else "significant drop" for c in failed]
+    why = [(f"{c.metric} below its {_pct(c.measures['floor'])} floor" if c.measures else c.message)
+           if c.kind == FLOOR else "significant drop" for c in failed]
     return "❌ **FAIL**: " + "; ".join(_cell(w) for w in dict.fromkeys(why))
 
 
 def _pack_rows(pack_id: str, checks: list[Check]) -> list[str]:
-    by_name = {c.name: c for c in checks}
-    drop = by_name.get("drop all")
-    metric = (drop.measures.get("metric") if drop else None) or "contains"
-    floor = by_name.get(f"floor {metric}") or by_name.get("floor contains")
-    floors = [c for c in checks if c.name.startswith("floor")]
-    rows = [f"| {pack_id} | {_verdict(floors + ([drop] if drop else []))} | {_score(floor)} | "
+    drop = next((c for c in checks if c.kind == DROP and c.slice == "all"), None)
+    metric = (drop.metric if drop else None) or "contains"
+    floors = {c.metric: c for c in checks if c.kind == FLOOR}
+    floor = floors.get(metric) or floors.get("contains")
+    rows = [f"| {pack_id} | {_verdict([*floors.values(), *([drop] if drop else [])])} | {_score(floor)} | "
             f"{' | '.join(_change(drop))} |"]
     for c in checks:
-        if c.name.startswith("drop lang="):
-            rows.append(f"| {pack_id} · {c.name.removeprefix('drop lang=')} | {_verdict([c])} | – | "
-                        f"{' | '.join(_change(c))} |")
-    others = [c for c in checks if not c.name.startswith(("floor", "drop"))]
+        if c.kind == DROP and c.lang is not None:
+            rows.append(f"| {pack_id} · {c.lang} | {_verdict([c])} | – | {' | '.join(_change(c))} |")
+    others = [c for c in checks if c.kind not in (FLOOR, DROP)]
     rows += [f"| {pack_id} · {_cell(c.name)} | {_verdict([c])} | {_cell(c.message)} | | | |" for c in others]
     return rows
 
@@ -85,7 +82,7 @@ def _power(packs: dict[str, list[Check]]) -> list[str]:
 
     lines = []
     for pack_id, checks in packs.items():
-        drop = next((c for c in checks if c.name == "drop all" and c.measures), None)
+        drop = next((c for c in checks if c.kind == DROP and c.slice == "all" and c.measures), None)
         if drop is None:
             continue
         m = drop.measures
@@ -113,10 +110,12 @@ def gate(result: GateResult, link: str | None = None) -> str:
         lines += [f"**{result.errors} item(s) failed beyond the retry budget**: infrastructure, not a regression.", ""]
     by_pack: dict[str, list[Check]] = defaultdict(list)
     for c in result.checks:
-        by_pack[c.pack_id].append(c)
-    packs = {p: cs for p, cs in by_pack.items() if p != DRIFT}
+        by_pack[c.group].append(c)
+    drift = [c for c in result.checks if c.kind == DRIFT]
+    packs = {p: cs for p, cs in by_pack.items() if any(c.kind != DRIFT for c in cs)}
     regressed = [p for p, cs in packs.items() if not all(c.passed for c in cs)]
-    metric = next((c.measures["metric"] for c in result.checks if c.measures.get("change") is not None), "contains")
+    metric = next((c.metric for c in result.checks if c.kind == DROP and c.measures.get("change") is not None),
+                  "contains")
     if packs:
         lines += [f"{len(regressed)} of {len(packs)} pack(s) failed" + (f": **{', '.join(regressed)}**" if regressed else ""),
                   "", f"| pack | verdict | {metric} (95% CI) | change vs baseline (95% CI) | McNemar p | flipped |",
@@ -124,20 +123,19 @@ def gate(result: GateResult, link: str | None = None) -> str:
         for pack_id, checks in packs.items():
             lines += _pack_rows(pack_id, checks)
     lines += _power(packs)
-    for c in by_pack.get(DRIFT, []):
+    for c in drift:
         lines += ["", f"**Tokenizer drift** ({_cell(c.name)}): {'✅' if c.passed else '❌'} {_cell(c.message)}"]
-    if DRIFT not in by_pack:
+    if not drift:
         lines += ["", "**Tokenizer drift**: not checked"]
-    for pack_id, checks in by_pack.items():   # a language's flips are among its pack's
+    for group, checks in by_pack.items():   # a language's flips are among its pack's
         for c in checks:
-            if c.details and (c.name == "drop all" or not (c.passed or c.name.startswith("drop"))):
-                lines += _folded(pack_id, c)
-    notes = [*result.notices, *([f"baseline: {result.baseline}"] if result.baseline and not any(
-        n.startswith("baseline") for n in result.notices) else [])]
+            if c.details and ((c.kind == DROP and c.slice == "all") or not (c.passed or c.kind == DROP)):
+                lines += _folded(group, c)
+    notes = result.notes
     cost = result.cost_usd
     if result.qa:
-        notes.append(f"cost: ${cost:.4f} as LiteLLM priced the answers" if cost is not None
-                     else "cost: unknown (LiteLLM has no price for this model)")
+        notes = [*notes, f"cost: ${cost:.4f} as LiteLLM priced the answers" if cost is not None
+                 else "cost: unknown (LiteLLM has no price for this model)"]
     if notes:
         lines += ["", *[f"- {_cell(n)}" for n in notes]]
     runs = ", ".join(f"`{r.run_id}`" for r in result.qa)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from tinyqa.files import write_atomic
-from tinyqa.suites.result import GateResult
+from tinyqa.suites.result import DRIFT, DROP, FLOOR, GateResult
 
 FORMAT = "tinyqa-verdict/1"
 
@@ -21,13 +21,13 @@ def document(result: GateResult) -> dict:
     packs = []
     by_pack: dict[str, list] = {}
     for c in result.checks:
-        if c.pack_id != "drift":
+        if c.kind != DRIFT:
             by_pack.setdefault(c.pack_id, []).append(c)
     for pack_id, checks in by_pack.items():
-        drop = next((c for c in checks if c.name == "drop all"), None)
+        drop = next((c for c in checks if c.kind == DROP and c.slice == "all"), None)
         m = drop.measures if drop else {}
-        metric = m.get("metric") or next((c.measures.get("metric") for c in checks if c.measures), None)
-        floor = next((c for c in checks if c.name == f"floor {metric}"), None)
+        metric = drop.metric if drop else next((c.metric for c in checks if c.metric), None)
+        floor = next((c for c in checks if c.kind == FLOOR and c.metric == metric), None)
         failed = not all(c.passed for c in checks)
         packs.append({
             "pack": pack_id, "metric": metric,
@@ -45,14 +45,15 @@ def document(result: GateResult) -> dict:
             "verdict": "fail" if failed else "inconclusive" if any(
                 c.measures.get("verdict") == "inconclusive" for c in checks) else "pass",
         })
-    info = result.baseline_info or {}
+    b = result.baseline
     estimate = result.estimate
     return {
         "format": FORMAT, "verdict": result.verdict, "model": result.model, "packs": packs,
-        "baseline": {"source": info.get("source"), "path": info.get("path"), "run_id": info.get("run_id"),
-                     "comparable": info.get("comparable", False), "differences": info.get("differences", [])},
+        "baseline": {"source": b.source if b else "none", "file": b.file if b else None,
+                     "run_id": b.run_id if b else None, "comparable": bool(b and b.comparable),
+                     "differences": list(b.differences) if b else []},
         "drift": [{"check": c.name, "passed": c.passed, "message": c.message}
-                  for c in result.checks if c.pack_id == "drift"],
+                  for c in result.checks if c.kind == DRIFT],
         "cost_usd": _round(result.cost_usd, 6),
         "expected_cost_usd": _round(getattr(estimate, "usd", None), 6),
         "runs": [r.run_id for r in result.qa],

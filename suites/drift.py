@@ -441,7 +441,7 @@ def run(tokenizer: str, packs: list[str] | None = None, baseline: Path | None = 
     result.details = {"tokenizer": fp.tokenizer, "timings": fp.timings, "items": len(fp.items),
                       "packs": fp.packs, "baseline": str(baseline) if baseline else None}
     if c is not None:
-        result.checks.append(Check("drift", f"tokenizer {tok.spec}", c.passed, "; ".join(c.failures) or (
+        result.checks.append(Check.drift(tok.spec, c.passed, "; ".join(c.failures) or (
             f"{len(fp.items)} items fingerprinted, none changed"), [f"{d['pack_id']}/{d['item_id']}" for d in c.changed]))
         result.details |= {"changed": c.changed, "new": len(c.new), "missing": len(c.missing),
                            "unchanged": c.unchanged, "identity_changed": c.identity_changed,

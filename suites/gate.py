@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from tinyqa.errors import InputError
 from tinyqa.suites.compare import counted, flips
-from tinyqa.suites.result import Check
+from tinyqa.suites.result import Baseline, Check
 from tinyqa.suites.scoring import PROPORTIONS, SCORER_VERSION
 from tinyqa.suites.stats import items_needed, mcnemar_exact, min_detectable_drop, paired_difference, wilson
 
@@ -153,9 +153,15 @@ def load_baseline(path: Path) -> dict:
     return data
 
 
-def choose_baseline(runs: list[dict], model: str, pack_ids: list[str], prompt_hash: str) -> tuple[dict | None, str]:
+def file_baseline(path: str, data: dict) -> Baseline:
+    """The choice of a baseline file (its document `data`, from load_baseline)."""
+    return Baseline("file", f"baseline: the file {path} (run {data.get('run_id')})", file=str(path),
+                    run_id=data.get("run_id"))
+
+
+def choose_baseline(runs: list[dict], model: str, pack_ids: list[str], prompt_hash: str) -> tuple[dict | None, Baseline]:
     """Among stored runs rows, the latest tiny QA run of `model` on the same packs with the
-    same prompt template that passed; and a sentence saying which and why (or why none)."""
+    same prompt template that passed; and the choice as a value: which and why (or why none)."""
     mine = [r for r in runs if r["suite"] == SUITE and r["model"] == model]
     packs = sorted(pack_ids)
     other_packs = [r for r in mine if sorted(r["pack_ids"] or []) != packs]
@@ -164,15 +170,17 @@ def choose_baseline(runs: list[dict], model: str, pack_ids: list[str], prompt_ha
     fit = [r for r in mine if r not in other_packs and r not in other_template and r not in unfit]
     if fit:
         best = max(fit, key=lambda r: (r["started_at"], r["run_id"]))
-        return best, (f"baseline: run {best['run_id']} ({best['started_at']:%Y-%m-%d %H:%M} UTC), the latest "
-                      f"passing run of {model} on {','.join(packs)} with the same prompt template")
+        return best, Baseline("run", f"baseline: run {best['run_id']} ({best['started_at']:%Y-%m-%d %H:%M} UTC), "
+                                     f"the latest passing run of {model} on {','.join(packs)} with the same prompt "
+                                     "template", run_id=best["run_id"])
     if not mine:
-        return None, f"no baseline: no earlier run of {model} in the report store; only the floors are checked"
+        return None, Baseline("none", f"no baseline: no earlier run of {model} in the report store; "
+                                      "only the floors are checked")
     skipped = [f"{len(rs)} {why}" for rs, why in ((other_packs, "on other packs"),
                                                   (other_template, "with another prompt template"),
                                                   (unfit, "failed or with errored items")) if rs]
-    return None, (f"no baseline: {len(mine)} earlier run(s) of {model}, none comparable "
-                  f"({', '.join(skipped)}); only the floors are checked")
+    return None, Baseline("none", f"no baseline: {len(mine)} earlier run(s) of {model}, none comparable "
+                                  f"({', '.join(skipped)}); only the floors are checked")
 
 
 # --- the verdict ----------------------------------------------------------------------------
@@ -204,10 +212,10 @@ def floors(rows: list[dict], t: Thresholds) -> list[Check]:
             right = sum(bool(r[metric]) for r in answered)
             rate = right / len(answered) if answered else 0.0
             low, high = wilson(right, len(answered))
-            checks.append(Check(pack_id, f"floor {metric}", rate >= floor,
-                                f"{metric} {rate:.0%} (floor {floor:.0%}, {len(answered)} answered)",
-                                measures={"metric": metric, "value": rate, "low": low, "high": high,
-                                          "floor": floor, "n": len(answered)}))
+            checks.append(Check.floor(pack_id, metric, rate >= floor,
+                                      f"{metric} {rate:.0%} (floor {floor:.0%}, {len(answered)} answered)",
+                                      measures={"metric": metric, "value": rate, "low": low, "high": high,
+                                                "floor": floor, "n": len(answered)}))
     return checks
 
 
@@ -283,12 +291,13 @@ def _drop_check(pack_id: str, slice_: str, rows: list[dict], base: dict, t: Thre
         msg += f"; flaky{' (quarantined)' if quarantine else ''}: {', '.join(flaky_here)}"
     details = [f"right→wrong {r['item_id']} {r['question']!r}: was {r['prediction_a']!r}, now {r['prediction']!r}"
                for r in lost] + [f"wrong→right {r['item_id']} {r['question']!r}: now {r['prediction']!r}" for r in gained]
-    return Check(pack_id, f"drop {slice_}", not j.worse, msg, details,
-                 {"metric": t.metric, "change": change, "low": low, "high": high, "p": j.p, "paired": paired,
-                  "lost": len(lost), "gained": len(gained), "max_drop": t.max_drop, "alpha": t.alpha,
-                  "rate": now / paired if paired else None, "baseline_rate": base_rate,
-                  "min_detectable_drop": detectable, "verdict": status, "settle": settled, "not_compared": not_compared,
-                  "flaky": flaky_here, "quarantined": flaky_here if quarantine else []})
+    return Check.drop(pack_id, slice_, t.metric, not j.worse, msg, details,
+                      {"metric": t.metric, "change": change, "low": low, "high": high, "p": j.p, "paired": paired,
+                       "lost": len(lost), "gained": len(gained), "max_drop": t.max_drop, "alpha": t.alpha,
+                       "rate": now / paired if paired else None, "baseline_rate": base_rate,
+                       "min_detectable_drop": detectable, "verdict": status, "settle": settled,
+                       "not_compared": not_compared, "flaky": flaky_here,
+                       "quarantined": flaky_here if quarantine else []})
 
 
 def power_sentence(n: int, detectable: float | None) -> str:

@@ -10,19 +10,88 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-@dataclass
-class Check:
-    """One line of a verdict (and one JUnit test case): a floor, a drop against a baseline,
-    a tokenizer's drift. `measures` holds the numbers behind the message, JSON-able (a floor:
-    metric, value, low, high, floor, n; a drop: metric, change, low, high, p, paired, lost,
-    gained), for a report to lay out."""
+FLOOR, DROP, DRIFT = "floor", "drop", "drift"   # the kinds of check
 
-    pack_id: str
-    name: str
+
+@dataclass(kw_only=True)
+class Check:
+    """One line of a verdict (and one JUnit test case): a floor (`kind` floor: `metric` of
+    `pack_id` against its floor), a drop against a baseline (`kind` drop: `metric` of a `slice`
+    of `pack_id`: `all` or `lang=fr`), a tokenizer's drift (`kind` drift: `subject` is the
+    tokenizer; no pack). `measures` holds the numbers behind the message, JSON-able (a floor:
+    metric, value, low, high, floor, n; a drop: metric, change, low, high, p, paired, lost,
+    gained), for a report to lay out. Renderers read these fields; `name` is the label users
+    see (the JUnit test case name), derived from them."""
+
+    kind: str
+    pack_id: str | None
     passed: bool
     message: str
     details: list[str] = field(default_factory=list)
     measures: dict = field(default_factory=dict)
+    slice: str = "all"
+    metric: str | None = None
+    subject: str | None = None   # what a check of no pack is about (drift: the tokenizer)
+
+    @classmethod
+    def floor(cls, pack_id: str, metric: str, passed: bool, message: str, measures: dict | None = None) -> Check:
+        return cls(kind=FLOOR, pack_id=pack_id, metric=metric, passed=passed, message=message,
+                   measures=measures or {})
+
+    @classmethod
+    def drop(cls, pack_id: str, slice_: str, metric: str, passed: bool, message: str,
+             details: list[str] | None = None, measures: dict | None = None) -> Check:
+        return cls(kind=DROP, pack_id=pack_id, slice=slice_, metric=metric, passed=passed, message=message,
+                   details=details or [], measures=measures or {})
+
+    @classmethod
+    def drift(cls, tokenizer: str, passed: bool, message: str, details: list[str] | None = None) -> Check:
+        return cls(kind=DRIFT, pack_id=None, subject=tokenizer, passed=passed, message=message,
+                   details=details or [])
+
+    @property
+    def name(self) -> str:
+        """The label users see (`floor em`, `drop all`, `drop lang=fr`, `tokenizer local`)."""
+        if self.kind == FLOOR:
+            return f"floor {self.metric}"
+        if self.kind == DROP:
+            return f"drop {self.slice}"
+        if self.kind == DRIFT:
+            return f"tokenizer {self.subject}"
+        return " ".join(x for x in (self.kind, self.subject) if x)
+
+    @property
+    def group(self) -> str:
+        """What a report groups the check under: its pack, else its kind (`drift`)."""
+        return self.pack_id or self.kind
+
+    @property
+    def lang(self) -> str | None:
+        """The language of a per-language check (`slice` lang=fr), else None."""
+        return self.slice.removeprefix("lang=") if self.slice.startswith("lang=") else None
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Which baseline a gate compared with: a file, a stored run or none (`source`), and the
+    sentence that says which and why (`why`)."""
+
+    source: str                 # "file" | "run" | "none"
+    why: str
+    file: str | None = None
+    run_id: str | None = None   # a file's run, or the stored run chosen
+    # How it was made differently (another prompt template hash, decoding or scorer version):
+    # compared all the same, and named (suites/gate.differences); `--strict-baseline` refuses it.
+    differences: tuple[str, ...] = ()
+
+    @property
+    def comparable(self) -> bool:
+        return self.source != "none" and not self.differences
+
+    @property
+    def ref(self) -> str | None:
+        """The file, or the run id; None without a baseline."""
+        return self.file if self.source == "file" else self.run_id if self.source == "run" else None
 
 
 @dataclass
@@ -65,16 +134,16 @@ class RunResult:
 @dataclass
 class GateResult:
     """A gate's verdict: its checks, the runs it judged (tiny QA, repeated; drift), which
-    baseline (a run id or a file) and the notices that say why."""
+    baseline it compared with and why (a `Baseline`), why drift did not run or ran without a
+    baseline (`drift_note`), and the other notices."""
 
     model: str
     checks: list[Check]
     qa: list[RunResult]
     drift: RunResult | None = None
-    baseline: str | None = None
+    baseline: Baseline | None = None
     notices: list[str] = field(default_factory=list)
-    # {"source": "file"|"store"|None, "run_id", "comparable", "differences": [...]}
-    baseline_info: dict = field(default_factory=dict)
+    drift_note: str | None = None
     estimate: object | None = None      # models.cost.Estimate: the cost expected before asking
 
     @property
@@ -102,6 +171,12 @@ class GateResult:
     @property
     def passed(self) -> bool:
         return all(c.passed for c in self.checks)
+
+    @property
+    def notes(self) -> list[str]:
+        """What the reader is told, in order: the baseline and why, drift's note, the notices."""
+        return [*([self.baseline.why] if self.baseline else []), *([self.drift_note] if self.drift_note else []),
+                *self.notices]
 
 
 def exit_code(results: list[RunResult], checks: list[Check] | None = None) -> int:

@@ -65,7 +65,10 @@ def test_language_slices_of_a_multilingual_pack():
     before = rows([True] * 20, lang="fr") + rows([True] * 20, lang="de")
     after = rows([True] * 20, lang="fr") + rows([False] * 12 + [True] * 8, lang="de")
     b = gate.baseline_from_rows({"run_id": "r", "model": "m", "prompt_template": "t", "prompt_hash": "h"}, before)
-    assert {c.name for c in failed(gate.verdict(after, b, T))} == {"drop all", "drop lang=de"}
+    bad = failed(gate.verdict(after, b, T))
+    assert {c.name for c in bad} == {"drop all", "drop lang=de"}
+    assert {(c.kind, c.pack_id, c.slice, c.lang, c.metric) for c in bad} == {
+        ("drop", "core_en", "all", None, "contains"), ("drop", "core_en", "lang=de", "de", "contains")}
 
 
 def test_majority_over_repeats():
@@ -90,7 +93,7 @@ def test_bad_baseline_file(tmp_path, content, needle):
 def test_junit_is_read_by_a_junit_consumer(tmp_path):
     before = [True] * 30 + [False] * 22
     checks = gate.verdict(rows([False] * 10 + [True] * 20 + [False] * 22), base(before), T)
-    checks.append(gate.Check("drift", "tokenizer local", True, "52 items fingerprinted, none changed"))
+    checks.append(gate.Check.drift("local", True, "52 items fingerprinted, none changed"))
     path = junit.write(tmp_path / "out" / "gate.xml", checks, time_s=1.5)
     xml = JUnitXml.fromfile(str(path))
     suites = {s.name: s for s in xml}
@@ -123,11 +126,12 @@ def test_the_baseline_is_the_latest_comparable_run_that_passed():
             run_row("other-template", 4, prompt_hash="h2"), run_row("failed-gate", 5, status="failed"),
             run_row("errored", 6, status="errors"), run_row("other-model", 7, model="openai/x"),
             run_row("drift", 8, suite="drift")]
-    chosen, why = gate.choose_baseline(runs, "local", ["core_en"], "h")
-    assert chosen["run_id"] == "good" and "run good" in why and "same prompt template" in why
-    none, why = gate.choose_baseline(runs[2:], "local", ["core_en"], "h")
-    assert none is None
-    assert why == ("no baseline: 4 earlier run(s) of local, none comparable (1 on other packs, 1 with another "
+    chosen, choice = gate.choose_baseline(runs, "local", ["core_en"], "h")
+    assert chosen["run_id"] == "good" and "run good" in choice.why and "same prompt template" in choice.why
+    assert (choice.source, choice.run_id, choice.ref) == ("run", "good", "good")
+    none, choice = gate.choose_baseline(runs[2:], "local", ["core_en"], "h")
+    assert none is None and choice.source == "none" and choice.ref is None
+    assert choice.why == ("no baseline: 4 earlier run(s) of local, none comparable (1 on other packs, 1 with another "
                    "prompt template, 2 failed or with errored items); only the floors are checked")
     assert gate.choose_baseline([], "local", ["core_en"], "h")[0] is None
 
@@ -166,8 +170,9 @@ def test_markdown_verdict_per_pack_with_the_change_its_interval_and_the_flips_fo
     multi = rows([True] * 20, lang="fr", pack="multi") + rows([True] * 20, lang="de", pack="multi")
     checks += gate.verdict(multi, gate.baseline_from_rows({"run_id": "r", "model": "m", "prompt_template": "t",
                                                            "prompt_hash": "h"}, multi), T)
-    checks.append(gate.Check("drift", "tokenizer local", False, "2 of 52 items tokenize differently", ["core_en/en-3"]))
-    text = markdown.gate(GateResult("local", checks, [RunResult({"run_id": "r1"})], None, "b.json"), link="LINK")
+    checks.append(gate.Check.drift("local", False, "2 of 52 items tokenize differently", ["core_en/en-3"]))
+    chosen = gate.file_baseline("b.json", {"run_id": "r0"})
+    text = markdown.gate(GateResult("local", checks, [RunResult({"run_id": "r1"})], None, chosen), link="LINK")
     assert text.startswith(markdown.MARKER + "\n") and "FAIL" in text.splitlines()[1]
     table = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if line.startswith("| ")}
     assert "**FAIL**" in table["core_en"] and "pass" in table["multi"] and "pass" in table["multi · de"]
@@ -179,6 +184,7 @@ def test_markdown_verdict_per_pack_with_the_change_its_interval_and_the_flips_fo
     folded = text.split("<details><summary>core_en · drop all: 10 right→wrong, 1 wrong→right</summary>")[1]
     assert folded.split("</details>")[0].count("\n- ") == 11 and "right→wrong en-9 'q9?'" in folded
     assert "<summary>drift · tokenizer local: 1 item(s)</summary>" in text and "multi · drop" not in text
+    assert "- baseline: the file b.json (run r0)" in text
     assert text.rstrip().endswith("Reports and dashboard: LINK")
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from tinyqa.suites import gate
 from tinyqa.suites import items as item_rules
-from tinyqa.suites.result import GateResult
+from tinyqa.suites.result import Baseline, GateResult
 
 T = gate.Thresholds()
 
@@ -27,7 +27,7 @@ def base(outcomes, **kw):
 
 
 def drop_check(checks):
-    return next(c for c in checks if c.name == "drop all")
+    return next(c for c in checks if c.kind == "drop" and c.slice == "all")
 
 
 def test_every_drop_check_says_what_it_could_detect():
@@ -110,8 +110,7 @@ def test_the_json_verdict_has_every_field(tmp_path):
 
     before = [True] * 42 + [False] * 10
     checks = gate.verdict(rows(before), base(before), T)
-    result = GateResult("openai/x", checks, [], baseline="r0",
-                        baseline_info={"source": "store", "run_id": "r0", "comparable": True, "differences": []})
+    result = GateResult("openai/x", checks, [], baseline=Baseline("run", "baseline: run r0", run_id="r0"))
     doc = json.loads(verdict.write(tmp_path / "v.json", result).read_text())
     assert doc["verdict"] == "pass" and doc["baseline"]["run_id"] == "r0" and doc["cost_usd"] is None
     (pack,) = doc["packs"]

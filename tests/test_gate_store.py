@@ -79,7 +79,7 @@ def test_the_deployment_and_the_command_are_one_gate(world):
     flow = gate(model="openai/x", packs=["core_en"], api_base=SecretStr(srv.url), use_cache=False,
                 reports=str(tmp / "b"))                # what the deployment runs, with its parameters
     assert res.exit_code == 1 and not flow.passed
-    assert flow.baseline in res.output and flow.notices[0] in res.output
+    assert flow.baseline.why in res.output and flow.notes[0] in res.output and flow.baseline.source == "run"
     for c in flow.checks:
         assert f"{c.name}" in res.output and c.message.split(" (")[0] in res.output
     assert [c.name for c in flow.checks if not c.passed] == ["floor contains", "drop all"]

@@ -5,7 +5,7 @@ import pytest
 
 from tinyqa.pytest_views import Changed, DriftView, GateView, Log, Metric, Outcome, PackView, RunView, compare_lines, section
 from tinyqa.suites import gate, qa
-from tinyqa.suites.result import GateResult, RunResult
+from tinyqa.suites.result import Baseline, GateResult, RunResult
 from tinyqa.suites.scoring import PROPORTIONS
 
 pytest_plugins = ["pytester"]
@@ -34,7 +34,8 @@ def gated(items, before):
     run = run_result(items)
     checks = gate.verdict(items, baseline, gate.Thresholds())
     run.checks = checks
-    result = GateResult("openai/peer", checks, [run], None, "r0", ["baseline: run r0, the latest passing run"])
+    result = GateResult("openai/peer", checks, [run], None,
+                        Baseline("run", "baseline: run r0, the latest passing run", run_id="r0"))
     return Outcome("openai/peer", run, result)
 
 
@@ -121,7 +122,7 @@ def test_drift_counts_changed_items_and_explains_them():
 
 def test_drift_that_did_not_run_skips_the_test_with_the_gates_reason():
     outcome = gated(ITEMS, BEFORE)
-    outcome.gate.notices.append("drift skipped: no offline tokenizer known for openai/peer (pass --tokenizer)")
+    outcome.gate.drift_note = "drift skipped: no offline tokenizer known for openai/peer (pass --tokenizer)"
     with pytest.raises(pytest.skip.Exception, match=r"openai/peer \(pass --tinyqa-tokenizer\)"):
         GateView(outcome).drift
     outcome.gate.drift = RunResult({"run_id": "d1"}, details={"tokenizer": {"spec": "x"}})

@@ -527,17 +527,17 @@ def gate(
                        strict_baseline=strict_baseline, quarantine=quarantine, estimate=estimate)
     table = Table("pack", "check", "result", "detail", title=f"tinyqa gate · {model}")
     for c in result.checks:
-        table.add_row(c.pack_id, c.name, "pass" if c.passed else "[bold red]FAIL[/]", c.message)
+        table.add_row(c.group, c.name, "pass" if c.passed else "[bold red]FAIL[/]", c.message)
     out.print(table)
     for c in result.checks:
         for d in ([] if c.passed else c.details[:20]):
-            out.print(f"  {c.pack_id}: {d}", markup=False)
-    _notes(result.notices)
+            out.print(f"  {c.group}: {d}", markup=False)
+    _notes(result.notes)
     if junit:
         from tinyqa.reports import junit as junit_xml
 
         junit_xml.write(junit, result.checks, time_s=time.perf_counter() - started,
-                        properties={"model": model, "baseline": result.baseline or "none",
+                        properties={"model": model, "baseline": (result.baseline and result.baseline.ref) or "none",
                                     "runs": ",".join(r.run_id for r in result.qa)})
     if json_out:
         from tinyqa.reports import verdict as verdict_json

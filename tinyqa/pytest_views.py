@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tinyqa.suites.result import Check, GateResult, RunResult
+from tinyqa.suites.result import DRIFT, DROP, Check, GateResult, RunResult
 from tinyqa.suites.scoring import PROPORTIONS, SCORERS
 
 MAX_ITEMS = 50   # flipped, wrong or drifted items listed per pack in a failure's report
@@ -42,7 +42,7 @@ class Outcome:
 
     @property
     def notices(self) -> list[str]:
-        return self.gate.notices if self.gate else self.run.notices
+        return self.gate.notes if self.gate else self.run.notices
 
     def pack_id(self, spec: str) -> str:
         """The id of a pack of this run named by id or folder; LookupError naming the packs run."""
@@ -53,11 +53,10 @@ class Outcome:
                           "name it in @pytest.mark.tinyqa(packs=[...]) on the test, or in --tinyqa-packs")
 
     def baseline(self) -> str:
-        """Which baseline the gate compared with, as its notice says (or why there was none)."""
+        """Which baseline the gate compared with and why (or why there was none)."""
         if self.gate is None:
             return "no baseline: a tiny QA run compares with none (the tinyqa_gate fixture does)"
-        return next((n for n in self.gate.notices if n.startswith(("baseline", "no baseline"))),
-                    f"baseline: {self.gate.baseline}")
+        return self.gate.baseline.why if self.gate.baseline else "no baseline"
 
     def headline(self) -> str:
         runs = ", ".join(r.run_id for r in self.gate.qa) if self.gate else self.run.run_id
@@ -135,7 +134,7 @@ class Regressions(list):
     def __repr__(self) -> str:
         if not self:
             return "no regression"
-        return f"{len(self)} failed check(s): " + "; ".join(f"{c.pack_id} {c.name}: {c.message}" for c in self)
+        return f"{len(self)} failed check(s): " + "; ".join(f"{c.group} {c.name}: {c.message}" for c in self)
 
 
 class PackView:
@@ -190,7 +189,7 @@ class PackView:
         mine = [c for c in self.outcome.checks if c.pack_id == self.pack_id]
         if self.lang is None or len(self._langs()) <= 1:
             return mine
-        return [c for c in mine if c.name == f"drop {self.slice}"]
+        return [c for c in mine if c.kind == DROP and c.slice == self.slice]
 
     def regressions(self) -> Regressions:
         """The gate's failed checks of this pack (its floors and its drop against the baseline)."""
@@ -202,9 +201,9 @@ class PackView:
     def comparison(self, metric: str) -> list[str]:
         """Against the baseline: the drop check and its flipped items; without one, the items
         wrong on `metric`."""
-        drop = next((c for c in self.checks() if c.name == f"drop {self.slice}"), None)
+        drop = next((c for c in self.checks() if c.kind == DROP and c.slice == self.slice), None)
         if drop is None and self.lang is not None:
-            drop = next((c for c in self.checks() if c.name == "drop all"), None)
+            drop = next((c for c in self.checks() if c.kind == DROP and c.slice == "all"), None)
         if drop is not None:
             more = len(drop.details) - MAX_ITEMS
             return ([f"{drop.name}: {'pass' if drop.passed else 'FAIL'}: {drop.message}", *drop.details[:MAX_ITEMS]]
@@ -228,7 +227,7 @@ class PackView:
         answered = len(self.items) - self.errors
         out = [f"{self.label}: {', '.join(scores)} ({answered} answered, {self.errors} errored)"]
         out += [f"  {c.name}: {'pass' if c.passed else 'FAIL'}: {c.message}"
-                for c in self.checks() if not c.name.startswith("drop")]
+                for c in self.checks() if c.kind != DROP]
         read = [m for m in self.read if m in PROPORTIONS]
         return out + [f"  {line}" for line in self.comparison(read[0] if read else "contains")]
 
@@ -242,13 +241,12 @@ class DriftView:
         self.outcome = outcome
         drift = outcome.gate.drift if outcome.gate else None
         if drift is None:
-            notice = next((n for n in outcome.notices if n.startswith("drift skipped")), "drift skipped")
+            notice = (outcome.gate.drift_note if outcome.gate else None) or "drift skipped"
             pytest.skip(notice.replace("(pass --tokenizer)", "(pass --tinyqa-tokenizer)"))
         self.result: RunResult = drift
         self.details = drift.details
         if "changed" not in self.details:
-            pytest.skip(next((n for n in outcome.notices if n.startswith("drift: no baseline")),
-                             f"drift: no baseline for tokenizer {self.tokenizer}; fingerprinted only"))
+            pytest.skip(f"drift: no baseline for tokenizer {self.tokenizer}; fingerprinted only")
         if log is not None:
             log.drift = self
 
@@ -359,9 +357,9 @@ def section(log: Log) -> str:
             lines += view.lines()
     for pack_id in dict.fromkeys(log.regressions):
         for c in (c for c in log.outcome.checks if not c.passed and pack_id in (None, c.pack_id)):
-            if (c.pack_id in seen and c.pack_id != "drift") or (c.pack_id == "drift" and log.drift):
+            if (c.kind != DRIFT and c.pack_id in seen) or (c.kind == DRIFT and log.drift):
                 continue
-            lines.append(f"{c.pack_id} {c.name}: FAIL: {c.message}")
+            lines.append(f"{c.group} {c.name}: FAIL: {c.message}")
             lines += [f"  {d}" for d in c.details[:MAX_ITEMS]]
     if log.drift is not None:
         lines += log.drift.lines()
