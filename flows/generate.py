@@ -14,7 +14,8 @@ from pydantic import SecretStr
 
 from tinyqa import runinfo
 from tinyqa.errors import TinyQAError
-from tinyqa.flows.qa import reach
+from tinyqa.flows import steps
+from tinyqa.flows.qa import shared_limit
 from tinyqa.generators import generate as gen
 from tinyqa.models import llm
 from tinyqa.models.cache import ResponseCache
@@ -34,19 +35,15 @@ def write_pack(outcome: gen.Outcome, out: str, force: bool) -> str:
 
 @flow(name="generate-pack")
 async def generate_pack(spec: gen.Spec, api_base: SecretStr | None = None, out: str | None = None,
-                        allow_partial: bool = False, force: bool = False, use_cache: bool = True) -> dict:
+                        allow_partial: bool = False, force: bool = False, use_cache: bool = True
+                        ) -> gen.GenerateResult:
     """Generate what `spec` asks for (gen.make_spec checks it); write it to `out` when every
     language got its share (or, with `allow_partial`, whatever valid items were obtained).
-    Returns the run's summary (see `Outcome.summary`) with `written`: the folder, or None."""
+    Returns a GenerateResult: the summary (`Outcome.summary`) and `written`, the folder or None."""
     try:
-        with reach(spec.model, runinfo.revealed(api_base)) as target:
-            ask = gen.gathering(target, lambda r: ask_batch(target, r, use_cache))
-            outcome = await gen.generate(spec, target, ask)
-        written = None
-        if out and outcome.items and (outcome.complete or allow_partial):
-            written = write_pack(outcome, out, force)
+        return await steps.generate(spec, runinfo.revealed(api_base), out, allow_partial, force, use_cache,
+                                    ask_batch=ask_batch, write=write_pack, shared=shared_limit)
     except TinyQAError as e:
         # An expected failure (bad input, endpoint down, a pack that fails validation): the run
         # fails with its one-line message and the caller gets the error, without a logged traceback.
         return Failed(message=str(e), data=e)
-    return {**outcome.summary(), "written": written}

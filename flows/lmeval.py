@@ -8,7 +8,7 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from tinyqa.reports import store
+from tinyqa.flows import steps
 from tinyqa.suites import lmeval
 from tinyqa.suites.result import RunResult
 
@@ -20,9 +20,7 @@ TIMEOUT_S = 6 * 3600
 def lmeval_task(settings: lmeval.Settings, reports: str = str(Path("reports"))) -> RunResult:
     """Run lm-eval for `settings` (lm-eval task names and tinyqa packs as `tinyqa_<pack_id>`)
     and write the reports."""
-    result = lmeval.run(settings)
-    store.write_run(reports, result)
-    return result
+    return steps.lmeval(settings, reports)
 
 
 @flow(name="lmeval-suite")

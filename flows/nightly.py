@@ -6,7 +6,7 @@ Configured in tinyqa.toml:
 models = ["local", "openai/gpt-4o-mini"]
 packs = ["core_en", "core_fr"]          # default: every shipped pack
 lmeval_tasks = ["tinyqa_core_en", "arc_easy", "gsm8k"]   # default: none
-lmeval_backend = "hf"                   # default local-chat-completions; hf scores multiple choice
+lmeval_backend = "hf"                   # default local-chat-completions (lm-eval's); hf scores multiple choice
 lmeval_datasets = "/data/lmeval-mirror" # default $TINYQA_DATASETS (`tinyqa lmeval mirror` builds it)
 lmeval_limit = 200                      # docs per task (default: all)
 ```
@@ -23,7 +23,7 @@ from tinyqa import config
 from tinyqa.flows.drift import tokenizer_drift
 from tinyqa.flows.qa import tiny_qa
 from tinyqa.flows.validate import require_valid, validate_packs
-from tinyqa.pack import locate_packs, shipped_dir, shipped_ids
+from tinyqa.pack import locate_packs, shipped_dir
 from tinyqa.reports import store
 from tinyqa.suites import drift as drift_suite
 from tinyqa.suites import tokenizers
@@ -59,21 +59,18 @@ def nightly(models: list[str] | None = None, packs: list[str] | None = None,
     """Check the packs, then fan tiny QA out over model × pack (no response cache: the point is
     to ask again), run drift per model tokenizer and lm-eval per model (its tasks from the
     dataset mirror when one is set), then build the dashboard."""
-    cfg = config.load()[0].nightly
-    models = models or cfg.models or ["local"]
-    packs = packs or cfg.packs or shipped_ids()
-    lmeval_tasks = lmeval_tasks if lmeval_tasks is not None else cfg.lmeval_tasks or []
-    packs, reports = portable_packs(packs), portable_reports(reports)
+    plan = config.nightly_plan(models, packs, lmeval_tasks, lmeval_backend, lmeval_datasets, lmeval_limit)
+    models = plan.models
+    packs, reports = portable_packs(plan.packs), portable_reports(reports)
     require_valid(validate_packs(packs))
     lmeval_runs = []
-    if lmeval_tasks:
+    if plan.lmeval_tasks:
         from tinyqa.suites import lmeval
 
-        datasets = lmeval_datasets or cfg.lmeval_datasets or os.environ.get("TINYQA_DATASETS") or None
-        lmeval_runs = [lmeval.Settings(model=m, tasks=tuple(lmeval_tasks), datasets=datasets,
+        lmeval_runs = [lmeval.Settings(model=m, tasks=tuple(plan.lmeval_tasks), datasets=plan.lmeval_datasets,
                                        api_base=config.model_settings(m).get("api_base"),
-                                       backend=lmeval_backend or cfg.lmeval_backend or "local-chat-completions",
-                                       limit=lmeval.parse_limit(lmeval_limit or cfg.lmeval_limit)) for m in models]
+                                       backend=plan.lmeval_backend or lmeval.DEFAULT_BACKEND,
+                                       limit=lmeval.parse_limit(plan.lmeval_limit)) for m in models]
         for s in lmeval_runs:   # a bad setting fails now, not after the tiny packs
             lmeval.check(s)
     qa_futures = [tiny_qa.submit(m, [p], use_cache=False, reports=reports, settings=config.model_settings(m))

@@ -1,15 +1,13 @@
 """The tiny QA flows: `qa_run` (any model, any packs) and `smoke` (the embedded model on core_en).
 
-All the work is one task, `tiny-qa`: ask, score, check the floors and write the reports, so
-that the nightly flow can fan it out over a Dask or Ray cluster (model × pack); each run
-writes its own report files, atomically. The gate asks it not to write, and writes the run
-once its verdict is known (`save`).
+All the work is one task, `tiny-qa` (flows/steps.tiny_qa: ask, score, check the floors and
+write the reports), so that the nightly flow can fan it out over a Dask or Ray cluster
+(model × pack); each run writes its own report files, atomically. The gate asks it not to
+write, and writes the run once its verdict is known (`save`). On Prefect the task adds its
+retries, the provider's global concurrency limit and the run's artifacts.
 """
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-from datetime import datetime
 from pathlib import Path
 
 from prefect import flow, task
@@ -18,36 +16,16 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import task_run as this_task_run
 from pydantic import SecretStr
 
-from tinyqa import config, phases, prefect_api, runinfo
-from tinyqa.errors import TinyQAError
-from tinyqa.models import llm, local
+from tinyqa import orchestration, phases, prefect_api, runinfo
+from tinyqa.flows import steps
+from tinyqa.flows.steps import SMOKE_MIN_CONTAINS
+from tinyqa.models import llm
 from tinyqa.models.ratelimit import SharedLimit
-from tinyqa.pack import resolve_packs
-from tinyqa.reports import store
-from tinyqa.reports.checkpoint import Checkpoint
-from tinyqa.suites import gate, qa
+from tinyqa.suites import gate
 from tinyqa.suites.result import RunResult
-from tinyqa.suites.templates import DEFAULT, load_template
+from tinyqa.suites.templates import DEFAULT
 
-# The smoke floor: SmolLM2-135M passes it honestly on core_en (README, "Thresholds").
-SMOKE_MIN_CONTAINS = 0.30
-
-
-@contextlib.contextmanager
-def reach(model: str, api_base: str | None, settings: dict | None = None):
-    """The Target for `model` with its configured settings and the Prefect limit of its
-    provider, serving the embedded model for as long as it is needed. `settings` are the
-    model's tinyqa.toml settings as read where the flow runs (a task on a Dask or Ray worker
-    elsewhere has no tinyqa.toml); read here when None."""
-    settings = dict(config.model_settings(model) if settings is None else settings)
-    configured = settings.pop("api_base", None)
-    api_base = api_base or configured
-    if model == llm.LOCAL:
-        with local.serve() as base:
-            yield dataclasses.replace(llm.target(model, base), **settings)
-    else:
-        t = llm.target(model, api_base)
-        yield dataclasses.replace(t, **settings, shared_limit=shared_limit(t.limit_name))
+__all__ = ["SMOKE_MIN_CONTAINS", "publish", "qa_run", "reach", "save", "shared_limit", "smoke", "tiny_qa"]
 
 
 def shared_limit(name: str) -> SharedLimit | None:
@@ -65,6 +43,11 @@ def shared_limit(name: str) -> SharedLimit | None:
         except ObjectNotFound:
             return None
     return SharedLimit(name, decays=bool(gcl.slot_decay_per_second)) if gcl.active else None
+
+
+def reach(model: str, api_base: str | None, settings: dict | None = None):
+    """steps.reach with the provider's Prefect limit."""
+    return steps.reach(model, api_base, settings, shared_limit)
 
 
 def publish(result: RunResult, reports: str) -> None:
@@ -87,59 +70,27 @@ def publish(result: RunResult, reports: str) -> None:
 
 def save(reports: str, result: RunResult) -> None:
     """Write the run's reports, drop its checkpoint, publish its artifacts."""
-    store.write_run(reports, result)
-    Checkpoint.discard(reports, result.run_id)
-    publish(result, reports)
+    steps.save(reports, result, publish)
 
 
 def transient(_task, _task_run, state) -> bool:
     """Retry a task that failed unexpectedly (a crash, the store unreachable); never one that
     failed with an error tinyqa explains (bad input, a failed check, a provider that refuses)."""
-    return not isinstance(state.result(raise_on_failure=False), TinyQAError)
+    return steps.transient(state.result(raise_on_failure=False))
 
 
-@task(name="tiny-qa", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60],
-      retry_condition_fn=transient)
+@task(name="tiny-qa", cache_policy=NO_CACHE, retries=len(orchestration.RETRY_DELAYS_S),
+      retry_delay_seconds=list(orchestration.RETRY_DELAYS_S), retry_condition_fn=transient)
 def tiny_qa(model: str, packs: list[str], api_base: str | None = None, template: str = DEFAULT,
             concurrency: int | None = None, use_cache: bool = True, reports: str = "reports",
             resume: str | None = None, floors: gate.Thresholds | None = None, write: bool = True,
             settings: dict | None = None) -> RunResult:
-    """Ask every item of `packs` of `model`, score, check `floors` and (with `write`) write the
-    runs/items/metrics reports and publish the summary as Prefect artifacts. Answers are
-    checkpointed as they come; `resume` finishes an interrupted run (its settings come from
-    its checkpoint), as does a retry of the task: the items its failed attempt answered are
-    not asked again. `settings`: the model's tinyqa.toml settings, when the caller read them
-    (the nightly, for workers on other machines); else read from this process's tinyqa.toml."""
-    phases.mark("task started")
-    resume = resume or Checkpoint.of_task_run(reports, this_task_run.get_id())
-    if resume:
-        checkpoint = Checkpoint.load(reports, resume)
-        model, packs, template = (checkpoint.meta[k] for k in ("model", "packs", "template"))
-        api_base = checkpoint.resume_api_base(api_base)
-        run_id, started = resume, datetime.fromisoformat(checkpoint.meta["started_at"])
-    pack_objs = resolve_packs(packs)
-    tmpl = load_template(template)
-    if not resume:
-        started = runinfo.now()
-        run_id = runinfo.new_run_id(started)
-        checkpoint = Checkpoint.create(reports, run_id, {"model": model, "packs": packs, "api_base": api_base,
-                                                         "template": template, "started_at": started.isoformat(),
-                                                         "task_run_id": this_task_run.get_id()})
-    try:
-        with reach(model, api_base, settings) as target:
-            result = qa.run(run_id, started, model, pack_objs, target, tmpl, concurrency=concurrency,
-                            use_cache=use_cache, checkpoint=checkpoint)
-    except BaseException:
-        if not checkpoint.answered():   # nothing to resume
-            checkpoint.remove()
-        raise
-    finally:
-        checkpoint.close()
-    if floors is not None:
-        result.checks += gate.floors(result.items, floors)
-    if write:
-        save(reports, result)
-    return result
+    """steps.tiny_qa as a Prefect task: a retry finds its checkpoint by the task run's id; the
+    provider's global concurrency limit is held; the summary is published as artifacts.
+    `settings`: the model's tinyqa.toml settings, when the caller read them (the nightly, for
+    workers on other machines); else read from this process's tinyqa.toml."""
+    return steps.tiny_qa(model, packs, api_base, template, concurrency, use_cache, reports, resume, floors, write,
+                         settings, attempt=this_task_run.get_id(), shared=shared_limit, publish=publish)
 
 
 @flow(name="qa-run")

@@ -14,9 +14,10 @@ from pathlib import Path
 from prefect import flow, task
 
 import tinyqa
+import tinyqa.flows  # noqa: F401  (the offline defaults: this module may be a deployment's entry point)
 from tinyqa import pack as pack_module
 from tinyqa.errors import CheckFailed
-from tinyqa.pack import PACK_ID, shipped_dir
+from tinyqa.pack import locate_packs, shipped_dir
 from tinyqa.suites import scoring
 from tinyqa.validators import validate as checks
 
@@ -40,10 +41,9 @@ def check_pack(path: str) -> list[str]:
 
 
 def folders(packs: list[str]) -> list[Path]:
-    """Shipped pack ids and pack folders (or folders of packs) as pack folders."""
-    shipped = shipped_dir()
-    return checks.pack_dirs([shipped / p if PACK_ID.fullmatch(p) and (shipped / p).is_dir() else Path(p)
-                             for p in packs])
+    """Shipped pack ids and pack folders (or folders of packs) as pack folders: what a name
+    means is pack.locate_packs's rule."""
+    return checks.pack_dirs(locate_packs(packs))
 
 
 @flow(name="validate-packs")

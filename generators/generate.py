@@ -30,7 +30,9 @@ from tinyqa.generators import prompts
 from tinyqa.models import llm
 from tinyqa.models.cache import ResponseCache
 from tinyqa.pack import BCP47, DATA_FILE, PACK_ID, Item, item_line, resolve_packs
+from tinyqa.suites.result import Details
 from tinyqa.suites.scoring import normalize
+from tinyqa.text import control_char, visible
 from tinyqa.validators.expectations import BOUNDS
 from tinyqa.validators.inflection import missing_inflection
 from tinyqa.validators.langid import other_language
@@ -185,12 +187,15 @@ class Request:
 
 
 Asker = Callable[[list[Request]], Awaitable[list[llm.Answer]]]
+# Characters of a reply kept: a batch of items is a few kB; a longer reply is cut (and then
+# unreadable JSON, rejected as such) rather than held whole.
+REPLY_MAX = 256 * 1024
 
 
 async def ask_one(t: llm.Target, request: Request, cache: ResponseCache | None) -> llm.Answer:
     """Send one request through `llm.complete` (its retries, cache and usage accounting)."""
     return await llm.complete(t, request.messages, cache=cache, timeout=t.timeout,
-                              params=request.params, response_format=request.response_format)
+                              params=request.params, response_format=request.response_format, keep=REPLY_MAX)
 
 
 def gathering(t: llm.Target, one: Callable[[Request], Awaitable[llm.Answer]]) -> Asker:
@@ -226,7 +231,8 @@ def candidate_item(obj: object, lang: str, difficulty: str, categories: tuple[st
                    provenance: dict) -> Item | str:
     """The candidate as an Item, or the first reason it is rejected: `schema` (not an object
     with string text, label and context and a list of string aliases), `category` (not one
-    asked for), `multiline`, `not_a_question` (the text does not end with a question mark),
+    asked for), `multiline`, `control` (a control character: ESC, a C1 control, ...),
+    `not_a_question` (the text does not end with a question mark),
     `length` (outside the pack validator's bounds, a label over LABEL_MAX characters or not
     shorter than its context), `label_not_in_context`, `script` (text, label or context not in
     the language's script), `language` (question and context read as another language that
@@ -249,6 +255,8 @@ def candidate_item(obj: object, lang: str, difficulty: str, categories: tuple[st
     text, label, context = text.strip(), label.strip(), context.strip()
     if any("\n" in s or "\r" in s for s in (text, label, context)):
         return "multiline"
+    if any(control_char(s) for s in (text, label, context, category, *aliases)):
+        return "control"
     if text[-1] not in QUESTION_MARKS:
         return "not_a_question"
     bounds = {**BOUNDS, "label": (BOUNDS["label"][0], min(BOUNDS["label"][1], LABEL_MAX))}
@@ -385,6 +393,30 @@ class Outcome:
             "prompt_hashes": {s.lang: s.prompt_hash for s in self.states},
             "jsonl": self.jsonl(),
         }
+
+
+@dataclass
+class GenerateResult(Details):
+    """A generator run (`Outcome.summary` and the folder written): per language what was
+    requested (by category), kept, rejected (by reason), the replies and repairs, the last
+    error; what is missing and why it stopped; usage; the JSONL of the kept items; `written`,
+    the pack folder, or None."""
+
+    languages: list[str]
+    requested: dict
+    kept: dict
+    missing: dict
+    complete: bool
+    stopped: str | None
+    rejected: dict
+    replies: dict
+    repairs: dict
+    errors: dict
+    usage: dict
+    structured_output: object
+    prompt_hashes: dict
+    jsonl: str
+    written: str | None = None
 
 
 def provenance_model(model: str) -> str:
@@ -565,7 +597,7 @@ def write_pack(outcome: Outcome, out: Path, *, force: bool = False) -> Path:
     """Write the pack folder `out` atomically: data.jsonl, croissant.json (datePublished from
     the spec, else an earlier croissant.json in `out`, else today), README.md, all into a
     temporary sibling that must pass `validate_pack` before it replaces `out`."""
-    from tinyqa.pack import describe_pack
+    from tinyqa.validators.croissant import describe_pack
     from tinyqa.validators.croissant import FILE as CROISSANT
     from tinyqa.validators.validate import validate_pack
 
@@ -613,7 +645,7 @@ def report_lines(summary: dict) -> list[str]:
         if summary["repairs"][lang]:
             lines.append(f"{lang}: repairs: " + ", ".join(f"{r} {k}" for r, k in summary["repairs"][lang].items()))
         if lang in summary["errors"]:
-            lines.append(f"{lang}: last error: {summary['errors'][lang]}")
+            lines.append(f"{lang}: last error: {visible(summary['errors'][lang])}")
     u = summary["usage"]
     cost = "unknown" if u["cost_usd"] is None else f"${u['cost_usd']:.6f}"
     lines.append(f"usage: {u['calls']} requests ({u['cached']} cached), {u['prompt_tokens']} prompt + "

@@ -12,17 +12,9 @@ import random
 import re
 from dataclasses import dataclass
 
+from tinyqa.languages import LANG_NAMES, base, language_name  # noqa: F401  (language_name: the prompts' word)
 from tinyqa.pack import Item, load_pack, shipped_dir
 
-LANG_NAMES = {
-    "ar": "Arabic", "bg": "Bulgarian", "cs": "Czech", "da": "Danish", "de": "German",
-    "el": "Greek", "en": "English", "es": "Spanish", "fa": "Persian", "fi": "Finnish",
-    "fr": "French", "he": "Hebrew", "hi": "Hindi", "hu": "Hungarian", "id": "Indonesian",
-    "it": "Italian", "ja": "Japanese", "ko": "Korean", "nl": "Dutch", "no": "Norwegian",
-    "pl": "Polish", "pt": "Portuguese", "ro": "Romanian", "ru": "Russian", "sv": "Swedish",
-    "th": "Thai", "tr": "Turkish", "uk": "Ukrainian", "ur": "Urdu", "vi": "Vietnamese",
-    "zh": "Chinese",
-}
 DIFFICULTY = {
     "easy": "a general audience knows the answer",
     "medium": "a well-read adult knows the answer",
@@ -35,16 +27,10 @@ ITEM_FIELDS = ("text", "context", "label", "aliases", "category")
 N_EXEMPLARS = 3
 
 
-def language_name(lang: str) -> str:
-    """`French` for `fr` (and `fr-CA`); the code itself for a language not listed."""
-    return LANG_NAMES.get(lang.split("-")[0].lower(), lang)
-
-
 def exemplars(lang: str, categories: list[str], seed: int, k: int = N_EXEMPLARS) -> list[Item]:
     """`k` items of the shipped pack `core_<lang>` (else `core_en`), chosen by `seed`: from
     the requested categories when the pack has `k` of them, in pack order."""
-    base = lang.split("-")[0].lower()
-    folder = shipped_dir() / f"core_{base}"
+    folder = shipped_dir() / f"core_{base(lang)}"
     if not (folder / "data.jsonl").is_file():
         folder = shipped_dir() / "core_en"
     items = list(load_pack(folder, check_ids=False).items)

@@ -16,7 +16,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 import litellm
 
@@ -27,6 +27,7 @@ from tinyqa.models.cache import ResponseCache
 from tinyqa.models.cache import key as cache_key
 from tinyqa.models.ratelimit import SharedLimit, limiter
 from tinyqa.runinfo import public_url
+from tinyqa.text import ANSWER_MAX, clip, redact
 
 LOCAL = "local"
 # Deterministic decoding for every suite: same setup, same answers. Each provider is sent
@@ -225,6 +226,8 @@ class Answer:
     error: str | None = None
     cached: bool = False
     fatal: bool = False   # the provider refused the request itself (key, model, parameter)
+    chars: int | None = None     # the whole answer's length in characters (`text` keeps ANSWER_MAX)
+    sha256: str | None = None    # the whole answer's sha256
 
 
 def _retry_after(exc: Exception) -> float | None:
@@ -239,21 +242,11 @@ def _retry_after(exc: Exception) -> float | None:
         return None
 
 
-# Environment variables whose values are credentials (OPENAI_API_KEY, HF_TOKEN, ...).
-_SECRET_VAR = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|CREDENTIALS?)$", re.IGNORECASE)
-
-
 def _redact(text: str, t: Target) -> str:
-    """`text` with every credential in reach replaced by `***`: values of environment variables
-    named like keys (8 characters or more) and the user, password and query values of the
-    api_base. Providers echo keys in error messages; those messages are recorded."""
-    secrets = {v for k, v in os.environ.items() if _SECRET_VAR.search(k) and len(v) >= 8}
-    if t.api_base:
-        parts = urlsplit(t.api_base)
-        secrets |= {parts.username or "", parts.password or "", *(v for _, v in parse_qsl(parts.query))}
-    for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
+    """`text` with every credential in reach replaced by `***` (tinyqa/text.py's `redact`: key-like
+    environment variables, the api_base's user, password and query, in every encoding).
+    Providers echo keys in error messages; those messages are recorded."""
+    return redact(text, [t.api_base] if t.api_base else [])
 
 
 def _error(exc: Exception, t: Target) -> str:
@@ -272,6 +265,7 @@ async def complete(
     backoff: float = 0.5,
     params: dict | None = None,
     response_format: dict | None = None,
+    keep: int = ANSWER_MAX,
 ) -> Answer:
     """Ask once; retry transient failures with exponential backoff and jitter, honouring
     Retry-After (up to RETRY_AFTER_MAX). `timeout` bounds each attempt as a whole (a hung or
@@ -279,13 +273,16 @@ async def complete(
     as `Answer.error`.
     With `cache`, an answer given before for the same key is returned, marked `cached`.
     `params` override `params_for(t)` and `response_format` is passed on; the cache key holds
-    the parameters asked for. LiteLLM drops those the provider does not take (`decoding()`)."""
+    the parameters asked for. LiteLLM drops those the provider does not take (`decoding()`).
+    Of the answer's text, `keep` characters are kept (`chars` and `sha256` describe the whole)."""
     started = time.perf_counter()
     sent = {**params_for(t), **(params or {})}
     if response_format is not None:
         sent["response_format"] = response_format
     k = cache_key(t.identity, messages, sent) if cache else None
     if cache and (hit := cache.get(k)) is not None:
+        if hit.get("chars") is None and isinstance(hit.get("text"), str):   # cached before answers were capped
+            hit["text"], hit["chars"], hit["sha256"] = clip(hit["text"], keep)
         return Answer(**{**hit, "latency_s": time.perf_counter() - started, "cached": True})
     limit = limiter(t.provider, t.rpm)
     for attempt in range(1, max_attempts + 1):
@@ -300,17 +297,21 @@ async def complete(
                     model=t.model, messages=messages, api_base=t.api_base, api_key=_api_key(t),
                     timeout=timeout, max_retries=0, drop_params=True, **sent,
                 ), timeout)
-            text = resp.choices[0].message.content or ""
+            # max_tokens is a request, not a limit: what is kept of an answer is capped here,
+            # as it arrives, with its whole length and hash (tinyqa/text.py).
+            text, chars, sha = clip(resp.choices[0].message.content or "", keep)
             usage = getattr(resp, "usage", None)
             cost = (getattr(resp, "_hidden_params", {}) or {}).get("response_cost")
             answer = Answer(
                 text, time.perf_counter() - started, attempt,
                 getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None),
-                cost,
+                cost, chars=chars, sha256=sha,
             )
+            del resp
             if cache:
                 cache.put(k, {f: getattr(answer, f) for f in
-                              ("text", "attempts", "prompt_tokens", "completion_tokens", "cost_usd")})
+                              ("text", "attempts", "prompt_tokens", "completion_tokens", "cost_usd", "chars",
+                               "sha256")})
             return answer
         except RETRYABLE as exc:
             if attempt == max_attempts:

@@ -35,6 +35,7 @@ from tinyqa.suites import items as item_rules
 from tinyqa.suites.gate import Thresholds, judge, thresholds
 from tinyqa.suites.scoring import LABELS, PROPORTIONS
 from tinyqa.suites.stats import wilson
+from tinyqa.text import COMMENT_MAX, cap
 
 TEMPLATE = "dashboard.html.j2"
 PAGE = "index.html"
@@ -277,6 +278,11 @@ def _flip_rows(con, reports: Path | str, pairs: dict[str, tuple[str, str]]) -> l
         order by p.series, b.pack_id, b.item_id""")
 
 
+def _quoted(answer: str | None) -> str | None:
+    """An answer as the page shows it: cut to COMMENT_MAX characters (the store keeps 4096)."""
+    return None if answer is None else cap(answer, COMMENT_MAX)
+
+
 def _flip_groups(runs: dict[str, dict], pairs: dict, rows: list[dict], rule: Thresholds) -> list[dict]:
     """Per series (its last two runs): the flipped items, right→wrong first, and per pack and
     over all packs the paired items, right→wrong and wrong→right counts and McNemar's p."""
@@ -293,7 +299,7 @@ def _flip_groups(runs: dict[str, dict], pairs: dict, rows: list[dict], rule: Thr
         if bool(r["ok_a"]) != bool(r["ok_b"]):
             direction = "regressed" if r["ok_a"] else "improved"
             pk[direction] += 1
-            g["items"].append(r | {"direction": direction})
+            g["items"].append(r | {"direction": direction, "pred_a": _quoted(r.get("pred_a")), "pred_b": _quoted(r.get("pred_b"))})
     for g in groups.values():
         g["packs"] = sorted(g["packs"].values(), key=lambda pk: pk["pack"])
         for k in ("paired", "regressed", "improved"):

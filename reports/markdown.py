@@ -2,19 +2,53 @@
 comment, the Prefect artifact. A table with a row per pack (and per language of a pack of
 several): the verdict, the score with its 95% interval, the change against the baseline with
 its 95% interval and the McNemar p-value, the flips; then tokenizer drift; the flipped items
-folded away under <details>."""
+folded away under <details>.
+
+Every text that is not tinyqa's own (questions, gold labels, answers, check names and messages
+that quote them, notices) is untrusted: a model's answer must not close the folded section,
+add a heading, a link or an image, or mention a user. `text` escapes it for Markdown and HTML
+alike (GitHub, GitLab, Prefect's artifacts) and caps it; docs/security.md."""
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
+from tinyqa import text as untrusted
 from tinyqa.comment import MARKER   # first line: finds the comment to update instead of adding another
 from tinyqa.suites.result import DRIFT, DROP, FLOOR, Check, GateResult
 
 MAX_DETAILS = 50
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+MAX_TEXT = 1000                    # characters of one quoted text (a flipped item's line, a message)
+_HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
+# Markdown's inline syntax: emphasis, code, links and images, tables, strikethrough, escapes.
+_MARKDOWN = re.compile(r"([\\`*\[\]|~])")
+# A GitHub or GitLab mention (@user, @org/team) or a GitLab reference to everyone (@all).
+_MENTION = re.compile(r"@(?=[\w-])")
+
+
+def text(value: object, limit: int = MAX_TEXT) -> str:
+    """Untrusted text as inert Markdown on one line: HTML's `&<>"` as entities (no tag, no
+    comment, no autolink), Markdown's inline syntax backslash-escaped, line breaks as spaces,
+    control characters visible, `@` followed by a zero-width space (no mention), at most
+    `limit` characters (then `…`)."""
+    s = " ".join(str(value).replace("\r", "\n").split("\n"))
+    s = untrusted.visible(s if len(s) <= limit else s[:limit] + "…")
+    s = "".join(_HTML.get(ch, ch) for ch in s)
+    return _MENTION.sub("@\u200b", _MARKDOWN.sub(r"\\\1", s))
+
+
+def _cell(value: object) -> str:
+    return text(value)
+
+
+def _code(value: object) -> str:
+    """A short value (a model name, a run id) as a code span that nothing in it can close."""
+    s = untrusted.visible(" ".join(str(value).split()))[:200]
+    fence = "`" * (max((len(r) for r in re.findall(r"`+", s)), default=0) + 1)
+    pad = " " if s.startswith("`") or s.endswith("`") else ""
+    return f"{fence}{pad}{s}{pad}{fence}"
 
 
 def _pct(x: float, signed: bool = False) -> str:
@@ -71,7 +105,7 @@ def _folded(pack_id: str, c: Check) -> list[str]:
         what = f"{c.measures['lost']} right→wrong, {c.measures['gained']} wrong→right"
     else:
         what = f"{len(c.details)} item(s)"
-    return ["", f"<details><summary>{pack_id} · {c.name}: {what}</summary>", "",
+    return ["", f"<details><summary>{text(pack_id)} · {text(c.name)}: {what}</summary>", "",
             *[f"- {_cell(d)}" for d in items], *([f"- … and {more} more"] if more else []), "", "</details>"]
 
 
@@ -86,12 +120,12 @@ def _power(packs: dict[str, list[Check]]) -> list[str]:
         if drop is None:
             continue
         m = drop.measures
-        line = f"- **{pack_id}**, {power_sentence(m['paired'], m.get('min_detectable_drop'))} (80% power)"
+        line = f"- **{text(pack_id)}**, {power_sentence(m['paired'], m.get('min_detectable_drop'))} (80% power)"
         if m.get("not_compared"):
-            line += "; not compared: " + ", ".join(f"`{n['id']}` ({n['reason']})" for n in m["not_compared"][:MAX_DETAILS])
+            line += "; not compared: " + ", ".join(f"{_code(n['id'])} ({text(n['reason'])})" for n in m["not_compared"][:MAX_DETAILS])
         if m.get("flaky"):
             line += (f"; flaky{' (quarantined)' if m.get('quarantined') else ''}: "
-                     + ", ".join(f"`{i}`" for i in m["flaky"][:MAX_DETAILS]))
+                     + ", ".join(_code(i) for i in m["flaky"][:MAX_DETAILS]))
         if m.get("settle"):
             line += "; " + _cell(m["settle"])
         lines.append(line)
@@ -105,7 +139,7 @@ def gate(result: GateResult, link: str | None = None) -> str:
     icon = "✅" if ok else "❌"
     if result.verdict == "inconclusive":
         head, icon = "PASS, INCONCLUSIVE", "⚠️"
-    lines = [MARKER, f"## {icon} tinyqa gate: {head} · `{result.model}`", ""]
+    lines = [MARKER, f"## {icon} tinyqa gate: {head} · {_code(result.model)}", ""]
     if result.errors:
         lines += [f"**{result.errors} item(s) failed beyond the retry budget**: infrastructure, not a regression.", ""]
     by_pack: dict[str, list[Check]] = defaultdict(list)
@@ -117,7 +151,7 @@ def gate(result: GateResult, link: str | None = None) -> str:
     metric = next((c.metric for c in result.checks if c.kind == DROP and c.measures.get("change") is not None),
                   "contains")
     if packs:
-        lines += [f"{len(regressed)} of {len(packs)} pack(s) failed" + (f": **{', '.join(regressed)}**" if regressed else ""),
+        lines += [f"{len(regressed)} of {len(packs)} pack(s) failed" + (f": **{', '.join(text(p) for p in regressed)}**" if regressed else ""),
                   "", f"| pack | verdict | {metric} (95% CI) | change vs baseline (95% CI) | McNemar p | flipped |",
                   "|---|---|---|---|---|---|"]
         for pack_id, checks in packs.items():
@@ -138,8 +172,8 @@ def gate(result: GateResult, link: str | None = None) -> str:
                  else "cost: unknown (LiteLLM has no price for this model)"]
     if notes:
         lines += ["", *[f"- {_cell(n)}" for n in notes]]
-    runs = ", ".join(f"`{r.run_id}`" for r in result.qa)
-    lines += ["", f"Runs: {runs}" + (f" · drift `{result.drift.run_id}`" if result.drift else "")]
+    runs = ", ".join(_code(r.run_id) for r in result.qa)
+    lines += ["", f"Runs: {runs}" + (f" · drift {_code(result.drift.run_id)}" if result.drift else "")]
     if link:
         lines.append(f"Reports and dashboard: {link}")
     return "\n".join(lines) + "\n"

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -22,7 +24,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from tinyqa import phases
-from tinyqa.errors import InputError
+from tinyqa.errors import InfraError, InputError, TinyQAError
 from tinyqa.suites.result import RunResult
 from tinyqa.suites.scoring import SCORERS
 
@@ -55,6 +57,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         _f("error", pa.string()),
         _f("extracted", pa.string()),   # the answer inside common wrappers ("Answer: …")
         _f("item_sha256", pa.string()),   # the item's content hash in its pack: edited items are not compared
+        # An answer is kept to its first 4096 characters (tinyqa/text.py): its whole length and hash.
+        _f("prediction_chars", pa.int64()), _f("prediction_sha256", pa.string()),
     ]),
     "metrics": pa.schema([
         _f("run_id", pa.string(), False), _f("suite", pa.string()), _f("pack_id", pa.string()),
@@ -69,7 +73,7 @@ SCHEMAS: dict[str, pa.Schema] = {
 }
 TABLES = tuple(SCHEMAS)
 PARTITIONING = ds.partitioning(pa.schema([_f("date", pa.string())]), flavor="hive")
-_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+RUN_ID = _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")   # also what a checkpoint's name may be
 COMPACTED = "compacted"   # <table>/date=D/compacted.parquet: the day's runs in one file
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -156,6 +160,52 @@ def write_run(root: Path | str, result: RunResult) -> None:
             write(root, table, rows, result.run_id, date)
     write(root, "runs", [result.run], result.run_id, date)
     phases.mark("reports written")
+
+
+WRITE_TIMEOUT_S = 120.0           # one attempt at writing a run; $TINYQA_STORE_TIMEOUT_S overrides it
+WRITE_RETRY_DELAYS_S = (2.0, 10.0)
+
+
+def save_run(root: Path | str, result: RunResult, timeout_s: float | None = None,
+             delays: tuple[float, ...] = WRITE_RETRY_DELAYS_S) -> None:
+    """`write_run` with the retries a Prefect task gave it (after each of `delays`, when an
+    attempt fails with an error tinyqa does not explain) and a timeout on each attempt: a store
+    that stops answering (an object store gone mid-run: fsspec waits without a limit) is an
+    InfraError (exit 3) after `timeout_s` (default $TINYQA_STORE_TIMEOUT_S, else 120 s), not a
+    command blocked for minutes. Writing again is safe: a run's files are its own, replaced
+    whole, the runs row last."""
+    if timeout_s is None:
+        timeout_s = float(os.environ.get("TINYQA_STORE_TIMEOUT_S") or WRITE_TIMEOUT_S)
+    from tinyqa.runinfo import public_url
+
+    where = public_url(str(root))
+    for attempt in range(len(delays) + 1):
+        outcome: list[BaseException | None] = []
+
+        def attempt_write() -> None:
+            try:
+                write_run(root, result)
+                outcome.append(None)
+            except BaseException as e:   # handed to the caller's thread
+                outcome.append(e)
+
+        # A daemon thread: one blocked in fsspec must not keep the process from exiting.
+        worker = threading.Thread(target=attempt_write, name="tinyqa-store-write", daemon=True)
+        worker.start()
+        worker.join(timeout_s)
+        if worker.is_alive():
+            raise InfraError(f"the report store {where} did not answer within {timeout_s:g} s "
+                             f"(run {result.run_id} not written)")
+        error = outcome[0]
+        if error is None:
+            return
+        if isinstance(error, TinyQAError) or not isinstance(error, Exception) or attempt == len(delays):
+            if isinstance(error, (TinyQAError, KeyboardInterrupt)) or not isinstance(error, Exception):
+                raise error
+            raise InfraError(f"the report store {where} failed writing run {result.run_id}: "
+                             f"{type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}"
+                             ) from error
+        time.sleep(delays[attempt])
 
 
 def files(root: Path | str, table: str, run_ids=None) -> tuple[pafs.FileSystem, str, list[str]]:

@@ -38,7 +38,7 @@ from tinyqa import languages
 from tinyqa.errors import InputError
 from tinyqa.files import write_atomic
 from tinyqa.suites import tokenizers
-from tinyqa.suites.result import Check, RunResult
+from tinyqa.suites.result import Check, DriftDetails, RunResult
 from tinyqa.suites.tokenizers import Tokenizer, ids_bytes
 
 SUITE = "drift"
@@ -438,14 +438,16 @@ def run(tokenizer: str, packs: list[str] | None = None, baseline: Path | None = 
     drift_rows, metric_rows = report_rows(run_id, tok.spec, fp, c)
     result = RunResult(runinfo.run_row(run_id, started, SUITE, tok.spec, pack_ids=fp.packs),
                        metrics=metric_rows, drift=drift_rows)
-    result.details = {"tokenizer": fp.tokenizer, "timings": fp.timings, "items": len(fp.items),
-                      "packs": fp.packs, "baseline": str(baseline) if baseline else None}
+    details = DriftDetails(tokenizer=fp.tokenizer, timings=fp.timings, items=len(fp.items), packs=fp.packs,
+                           baseline=str(baseline) if baseline else None)
+    result.details = details
     if c is not None:
         result.checks.append(Check.drift(tok.spec, c.passed, "; ".join(c.failures) or (
             f"{len(fp.items)} items fingerprinted, none changed"), [f"{d['pack_id']}/{d['item_id']}" for d in c.changed]))
-        result.details |= {"changed": c.changed, "new": len(c.new), "missing": len(c.missing),
-                           "unchanged": c.unchanged, "identity_changed": c.identity_changed,
-                           "metric_deltas": c.metric_deltas, "failures": c.failures}
+        details.changed, details.new, details.missing, details.unchanged = (
+            c.changed, len(c.new), len(c.missing), c.unchanged)
+        details.identity_changed, details.metric_deltas, details.failures = (
+            c.identity_changed, c.metric_deltas, c.failures)
     if write_to is not None:
-        result.details["baseline_written"] = str(write_baseline(write_to, fp, tok))
+        details.baseline_written = str(write_baseline(write_to, fp, tok))
     return result

@@ -33,6 +33,7 @@ from tinyqa.suites.compare import counted, flips
 from tinyqa.suites.result import Baseline, Check
 from tinyqa.suites.scoring import PROPORTIONS, SCORER_VERSION
 from tinyqa.suites.stats import items_needed, mcnemar_exact, min_detectable_drop, paired_difference, wilson
+from tinyqa.text import COMMENT_MAX, cap
 
 BASELINE_FORMAT = "tinyqa-baseline/1"
 SUITE = "tinyqa"   # the runs a gate compares: tiny QA's
@@ -246,6 +247,13 @@ def verdict(rows: list[dict], baseline: dict | None, t: Thresholds,
     return checks
 
 
+def _quoted(rows: list[dict]) -> list[dict]:
+    """Flipped rows as a check's details quote them (terminal, JUnit, Markdown): question and
+    answers cut to COMMENT_MAX characters (the details show their repr: controls escaped)."""
+    keys = ("question", "prediction", "prediction_a")
+    return [r | {k: cap(r[k], COMMENT_MAX) for k in keys if isinstance(r.get(k), str)} for r in rows]
+
+
 def pair(pack_id: str, rows: list[dict], base: dict) -> tuple[list[tuple[dict, dict]], list[dict]]:
     """The (baseline, now) pairs of `rows` by item id and content hash, and the items not
     compared: {"id", "reason"}, `added` (not in the baseline: a new item, or one whose question
@@ -270,6 +278,7 @@ def _drop_check(pack_id: str, slice_: str, rows: list[dict], base: dict, t: Thre
     if quarantine:
         pairs = [(b, r) for b, r in pairs if r["item_id"] not in flaky]
     lost, gained, paired = flips(pairs, t.metric)
+    lost, gained = _quoted(lost), _quoted(gained)
     j = judge(len(lost), len(gained), paired, t)
     scored = [(b, r) for b, r in pairs if counted(b, r, t.metric)]
     now = sum(bool(r[t.metric]) for _, r in scored)

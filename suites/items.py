@@ -26,8 +26,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from tinyqa.errors import InputError
-from tinyqa.suites.scoring import PROPORTIONS
+from tinyqa.suites.compare import check_metric  # noqa: F401  (the one rule: a proportion)
 
 SUITE = "tinyqa"
 MIN_SERIES = 3          # series needed for a discrimination index
@@ -196,12 +195,6 @@ def flaky_items(runs: list[dict], items: list[dict], like: dict, pack_hashes: di
             if r.get("error") is None and r.get(metric) is not None:
                 outcomes[(pack_id, r["item_id"])].append(bool(r[metric]))
     return {key for key, seq in outcomes.items() if flaky(seq)}
-
-
-def check_metric(metric: str) -> str:
-    if metric not in PROPORTIONS:
-        raise InputError(f"--metric: {metric!r} is not one of {', '.join(PROPORTIONS)}")
-    return metric
 
 
 def series_labels(runs: list[dict]) -> dict[str, str]:

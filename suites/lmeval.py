@@ -46,19 +46,22 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from tinyqa import child, runinfo
+from tinyqa import child, languages, runinfo
 from tinyqa.errors import InfraError, InputError
 from tinyqa.export import lm_eval_task as task_name
 from tinyqa.pack import Pack, resolve_packs, shipped_ids
 from tinyqa.settings import cache_dir
 from tinyqa.suites import scoring
 from tinyqa.suites.lmeval_tasks import TaskNeed
-from tinyqa.suites.result import RunResult
+from tinyqa.suites.result import LmevalDetails, RunResult
 from tinyqa.suites.stats import wilson
+from tinyqa.text import clip, redact
 
 SUITE = "lmeval"
 LOCAL = "local"
 API_BACKENDS = ("local-chat-completions", "local-completions")
+DEFAULT_BACKEND = API_BACKENDS[0]   # the one default: the command's, the nightly's, Settings'
+
 GPU_BACKENDS = ("hf", "vllm")
 BACKENDS = API_BACKENDS + GPU_BACKENDS
 OPENAI_BASE = "https://api.openai.com/v1"
@@ -90,7 +93,7 @@ class Settings(BaseModel):
 
     model: str
     tasks: tuple[str, ...]
-    backend: str = "local-chat-completions"
+    backend: str = DEFAULT_BACKEND
     api_base: SecretStr | None = None
     limit: float | None = None                 # docs per task (a fraction below 1)
     batch_size: int | str | None = None        # default: 1 on API backends, "auto" on GPU
@@ -327,6 +330,13 @@ def child_env(allow_hub: bool, verbose: bool) -> dict[str, str]:
 _MISSING_DATASET = re.compile(r"Couldn't reach '([^']+)' on the Hub|Dataset '([^']+)' doesn't exist")
 
 
+def _first_line(e: Exception, settings: Settings, limit: int = 300) -> str:
+    """An exception's first line for a message: credentials redacted (the api_base's, key-like
+    environment variables', in every encoding: tinyqa/text.py), then cut to `limit`."""
+    text = str(e)
+    return redact(text.splitlines()[0], [settings.base_url] if settings.base_url else [])[:limit] if text else ""
+
+
 def _input_error(e: Exception, settings: Settings, others: list[str]) -> InputError | None:
     """An InputError naming the missing dataset or model when `e` says one is absent offline."""
     text = str(e)
@@ -338,7 +348,7 @@ def _input_error(e: Exception, settings: Settings, others: list[str]) -> InputEr
                           "the Hub, or run once with --allow-hub")
     if type(e).__name__ in ("LocalEntryNotFoundError", "OfflineModeIsEnabled") or "offline mode" in text.lower():
         return InputError(f"--model {settings.model}: a file lm-eval needs is not in the local Hugging Face "
-                          f"cache and the Hub is off ({text.splitlines()[0][:200]}); pass --allow-hub or a local folder")
+                          f"cache and the Hub is off ({_first_line(e, settings, 200)}); pass --allow-hub or a local folder")
     return None
 
 
@@ -461,7 +471,7 @@ def _evaluate_here(settings: Settings, call: dict, include: str, others: list[st
         if mapped is not None:
             raise mapped from None
         raise InfraError(f"lm-eval failed ({settings.backend}, {settings.model}): "
-                         f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}") from None
+                         f"{type(e).__name__}: {_first_line(e, settings)}") from None
     if not results:
         raise InfraError("lm-eval returned no results (not the main process of a distributed run?)")
     results["tinyqa"] = {"device": device or settings.device or call["model_args"].get("device"),
@@ -608,7 +618,7 @@ def items_rows(run_id: str, results: dict, packs: dict[str, Pack]) -> list[dict]
             item_id = doc["id"] if task in packs and "id" in doc else f"{task}-{s.get('doc_id')}"
             if multi:
                 item_id += f"@{s.get('filter')}"
-            pred = prediction(s)
+            pred, chars, sha = clip(prediction(s))   # kept capped, as tiny QA's answers are
             em = s.get("exact_match", s.get("acc"))
             answers, lang = _answers(doc), str(doc.get("lang") or "en")
             scores = scoring.score(pred if answers is not None else None, answers or [], lang, _case(doc))
@@ -618,7 +628,8 @@ def items_rows(run_id: str, results: dict, packs: dict[str, Pack]) -> list[dict]
                 "question": _question(s), "gold": _gold(s), "prediction": pred,
                 **scores, "em": None if _number(em) is None else bool(em),
                 "latency_s": None, "prompt_tokens": None, "completion_tokens": None, "cost_usd": None,
-                "cached": False, "attempts": None, "error": None,
+                "cached": False, "attempts": None, "error": None, "prediction_chars": chars,
+                "prediction_sha256": sha,
             })
     return rows
 
@@ -643,7 +654,7 @@ def why_differ(pred: str, answers: list[str], lang: str, case: bool) -> str:
                               and c not in string.punctuation})
     if case:
         cause = "the item is tagged match: case; lm-eval's ignore_case lower-cases it anyway"
-    elif tq and lang.split("-")[0] == "en" and re.search(r"\b(?:a|an|the)\b", pred, re.IGNORECASE) \
+    elif tq and languages.base(lang) == "en" and re.search(r"\b(?:a|an|the)\b", pred, re.IGNORECASE) \
             and not scoring.exact_match(pred, answers, "und", case):
         cause = "an English article: tinyqa drops a/an/the, lm-eval keeps it"
     elif tq and non_ascii_punct:
@@ -652,9 +663,9 @@ def why_differ(pred: str, answers: list[str], lang: str, case: bool) -> str:
     elif tq and re.search(r"\s{2,}|[\t\n\r\u00a0\u2000-\u200b\u3000]", pred.strip()):
         cause = "whitespace inside the answer: tinyqa collapses it, lm-eval's filter strips only the ends"
     elif tq and any(scoring.fold_accents(x.casefold(), lang) != x.casefold() for x in [pred, *answers]):
-        cause = (f"an accent: tinyqa's rule for {lang.split('-')[0]} accepts the word without it "
+        cause = (f"an accent: tinyqa's rule for {languages.base(lang)} accepts the word without it "
                  "(docs/scoring.md), lm-eval does not")
-    elif tq and lang.split("-")[0] == "en" and scoring.NUMBER_WORDS.intersection(re.findall(r"\w+", pred.lower())):
+    elif tq and languages.base(lang) == "en" and scoring.NUMBER_WORDS.intersection(re.findall(r"\w+", pred.lower())):
         cause = "an English number word: tinyqa reads it as digits, lm-eval does not"
     elif tq:
         cause = ("Unicode normalisation and rules tinyqa applies and lm-eval does not (NFKC, case "
@@ -756,10 +767,10 @@ def run(settings: Settings) -> RunResult:
         prompt_hash=_configs_hash(results), notes=notes)
     return RunResult(row, items=items_rows(run_id, results, packs),
                      metrics=metrics_rows(run_id, results) + agreement_rows(run_id, agree), notices=notes,
-                     details={"agreement": agree, "lm_eval_version": results.get("lm_eval_version"),
-                              "device": ran.get("device"), "batch_size": ran.get("batch_size"),
-                              "output_types": ran.get("output_types", {}),
-                              "timings": {"total_s": time.perf_counter() - t0, "lm_eval_s": eval_s}})
+                     details=LmevalDetails(agreement=agree, lm_eval_version=results.get("lm_eval_version"),
+                                           device=ran.get("device"), batch_size=ran.get("batch_size"),
+                                           output_types=ran.get("output_types", {}),
+                                           timings={"total_s": time.perf_counter() - t0, "lm_eval_s": eval_s}))
 
 
 def run_notes(settings: Settings, device: str | None, threads: int | None = None) -> list[str]:

@@ -42,6 +42,8 @@ def item_row(run_id: str, pack_id: str, item: Item, answer: llm.Answer) -> dict:
         "completion_tokens": answer.completion_tokens, "cost_usd": answer.cost_usd,
         "cached": answer.cached, "attempts": answer.attempts, "error": answer.error,
         "item_sha256": item.sha256,
+        "prediction_chars": None if pred is None else answer.chars,
+        "prediction_sha256": None if pred is None else answer.sha256,
     }
 
 

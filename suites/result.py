@@ -94,6 +94,65 @@ class Baseline:
         return self.file if self.source == "file" else self.run_id if self.source == "run" else None
 
 
+class Details:
+    """Typed details (a dataclass), read as fields; `details["key"]`, `"key" in details` and
+    `details.get("key")` still work for older callers (`in` and `get`: a field that is None is
+    absent)."""
+
+    def __getitem__(self, key: str):
+        if key not in self.__dataclass_fields__:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.__dataclass_fields__ and getattr(self, key) is not None
+
+    def get(self, key: str, default=None):
+        return getattr(self, key) if key in self else default
+
+
+@dataclass
+class DriftDetails(Details):
+    """What a drift run has to say beyond its rows: the tokenizer (spec, kind, name), timings,
+    items and packs fingerprinted, the baseline file; compared with one, the items that
+    changed (with their tokens), how many are new, missing or unchanged, the identity parts
+    that changed, the per-language metric deltas and the failures; `baseline_written` when a
+    new baseline was written."""
+
+    tokenizer: dict
+    timings: dict
+    items: int
+    packs: list[str]
+    baseline: str | None = None
+    changed: list[dict] | None = None          # None: not compared (no baseline)
+    new: int | None = None
+    missing: int | None = None
+    unchanged: int | None = None
+    identity_changed: list[dict] = field(default_factory=list)
+    metric_deltas: list[dict] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    baseline_written: str | None = None
+
+    @property
+    def compared(self) -> bool:
+        return self.changed is not None
+
+
+@dataclass
+class LmevalDetails(Details):
+    """What an lm-eval run has to say beyond its rows: the cross-check of lm-eval's
+    exact_match with tinyqa's EM on the same answers (`agreement`, one entry per task and
+    filter), lm-eval's version, where it ran (device, batch size), each task's output type,
+    and timings (`total_s`, `lm_eval_s`)."""
+
+    agreement: list[dict] = field(default_factory=list)
+    lm_eval_version: str | None = None
+    device: str | None = None
+    batch_size: int | str | None = None
+    output_types: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+
+
 @dataclass
 class RunResult:
     run: dict                                           # the runs row
@@ -102,7 +161,7 @@ class RunResult:
     drift: list[dict] = field(default_factory=list)     # drift table rows
     checks: list[Check] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
-    details: dict = field(default_factory=dict)
+    details: dict | Details = field(default_factory=dict)   # DriftDetails, LmevalDetails
 
     @property
     def run_id(self) -> str:

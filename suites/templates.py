@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tinyqa.errors import InputError
+from tinyqa.languages import base
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 DEFAULT = "qa-v1"
@@ -22,7 +23,7 @@ class Template:
 
     def messages(self, question: str, lang: str = "en") -> list[dict]:
         """The chat messages for one question; the system text in its language when given."""
-        system = self.system_by_lang.get(lang.split("-")[0], self.system)
+        system = self.system_by_lang.get(base(lang), self.system)
         msgs = [{"role": "system", "content": system}] if system else []
         return [*msgs, {"role": "user", "content": self.user.replace("{question}", question)}]
 

@@ -421,7 +421,7 @@ class TiktokenTokenizer(Tokenizer):
         self.spec, self.name = spec or f"tiktoken:{name}", name
         file_name = _TIKTOKEN_FILE.get(name, name)
         key = hashlib.sha1(_TIKTOKEN_URL.format(file_name).encode()).hexdigest()
-        # $TIKTOKEN_CACHE_DIR: the copies in LiteLLM's wheel unless set otherwise (tinyqa/__init__.py).
+        # $TIKTOKEN_CACHE_DIR: the copies in LiteLLM's wheel unless set otherwise (tinyqa/offline.py).
         folder = Path(os.environ.get("TIKTOKEN_CACHE_DIR") or ".")
         if not (folder / key).is_file() or name not in tiktoken.registry.list_encoding_names():
             raise InputError(f"--tokenizer: tiktoken encoding {name!r} cannot be loaded offline "

@@ -7,6 +7,12 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+# What the `tinyqa` command sets at its entry (LiteLLM's cost map offline, ...): tests import
+# tinyqa's modules directly. (`import tinyqa` sets nothing: test_layers.py checks it in a
+# process of its own.)
+from tinyqa import offline  # noqa: E402
+
+offline.apply()
 # Keep caches and Prefect's home inside the test run, never the user's.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -33,6 +39,16 @@ MINI = [
 GOLD = {i["text"]: i["label"] for i in MINI}
 
 
+def default_sigint() -> None:
+    """preexec_fn for a child the test interrupts with SIGINT: a suite started as a background
+    job of a non-interactive shell inherits SIGINT ignored, and passes that on to its children,
+    which would then never see the signal (Python installs its handler only where SIGINT is not
+    ignored at start)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def write_pack(folder: Path, items: list[dict]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "data.jsonl").write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
@@ -42,7 +58,7 @@ def write_pack(folder: Path, items: list[dict]) -> Path:
 @pytest.fixture
 def mini_pack(tmp_path) -> Path:
     """A described 4-item pack (ids, sha256 and croissant.json filled in)."""
-    from tinyqa.pack import describe_pack
+    from tinyqa.validators.croissant import describe_pack
 
     return describe_pack(write_pack(tmp_path / "mini", MINI)).path
 

@@ -6,6 +6,11 @@ GitHub                                               GitLab (under /api/v4)
 GET   /repos/O/R/issues/N/comments?per_page&page     GET  /projects/P/merge_requests/I/notes?per_page&page
 POST  /repos/O/R/issues/N/comments  {"body"}         POST /projects/P/merge_requests/I/notes  {"body"}
 PATCH /repos/O/R/issues/comments/ID {"body"}         PUT  /projects/P/merge_requests/I/notes/ID  {"body"}
+DELETE /repos/O/R/issues/comments/ID                 DELETE /projects/P/merge_requests/I/notes/ID
+GET   /user (403 for the Actions token, as GitHub)   GET  /user (the project access token's bot)
+
+A comment the token creates is written by the token's user: `github_user` (None: the Actions
+token, which writes as github-actions[bot] and may not read /user) or GitLab's bot (GITLAB_BOT).
 
 Lists are paginated as the real APIs do it (GitHub: a Link header with rel="next"; GitLab:
 X-Next-Page). A request without the expected token gets 401; `read_only` makes every write a
@@ -21,9 +26,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 
+GITLAB_BOT = {"id": 77, "username": "project_42_bot"}
+
+
 class FakeForge:
-    def __init__(self, token: str = "test-token", read_only: bool = False):
-        self.token, self.read_only = token, read_only
+    def __init__(self, token: str = "test-token", read_only: bool = False, github_user: str | None = None):
+        self.token, self.read_only, self.github_user = token, read_only, github_user
         self.comments: dict[str, list[dict]] = {}   # thread path -> comments, oldest first
         self.calls: list[tuple[str, str]] = []
         self._next_id = 1000
@@ -63,7 +71,7 @@ class FakeForge:
                 pass
 
             def _send(self, status: int, payload, headers: dict | None = None) -> None:
-                data = json.dumps(payload).encode()
+                data = b"" if status == 204 else json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -83,6 +91,14 @@ class FakeForge:
                 if not self._authorized(gitlab):
                     return self._send(401, {"message": "Bad credentials" if not gitlab else "401 Unauthorized"})
                 body = None
+                if parts.path in ("/user", "/api/v4/user") and method == "GET":
+                    if gitlab:
+                        return self._send(200, GITLAB_BOT)
+                    if forge.github_user is None:
+                        return self._send(403, {"message": "Resource not accessible by integration"})
+                    return self._send(200, {"login": forge.github_user})
+                if method == "DELETE" and forge.read_only:
+                    return self._send(403, {"message": "Resource not accessible by integration"})
                 if method in ("POST", "PATCH", "PUT"):
                     body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                     if forge.read_only:
@@ -96,16 +112,21 @@ class FakeForge:
                 if thread and method == "GET":
                     return self._list(parts.path, parse_qs(parts.query), gitlab)
                 if thread and method == "POST":
-                    c = forge.add(parts.path, body["body"], user={"login": "github-actions[bot]"})
+                    who = {"author": GITLAB_BOT} if gitlab else {"user": {"login": forge.github_user or "github-actions[bot]"}}
+                    c = forge.add(parts.path, body["body"], **who)
                     return self._send(201, c)
-                if one and method == ("PUT" if gitlab else "PATCH"):
+                if one and method in ("DELETE", "PUT" if gitlab else "PATCH"):
                     cid = int(one.group(2) or one.group(4))
                     scope = one.group(3)
-                    for path, cs in forge.comments.items():
-                        for c in cs:
-                            if c["id"] == cid and (scope is None or path == scope):
-                                c["body"] = body["body"]
-                                return self._send(200, c)
+                    with forge._lock:
+                        for path, cs in forge.comments.items():
+                            for c in cs:
+                                if c["id"] == cid and (scope is None or path == scope):
+                                    if method == "DELETE":
+                                        cs.remove(c)
+                                        return self._send(204, None)
+                                    c["body"] = body["body"]
+                                    return self._send(200, c)
                 return self._send(404, {"message": "Not Found"})
 
             def _list(self, path: str, query: dict, gitlab: bool) -> None:
@@ -132,5 +153,8 @@ class FakeForge:
 
             def do_PUT(self):
                 self._route("PUT")
+
+            def do_DELETE(self):
+                self._route("DELETE")
 
         return Handler

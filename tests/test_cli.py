@@ -107,3 +107,24 @@ def test_validate_catches_stale_croissant(tinyqa_bin, cli_env, mini_pack):
 def test_every_command_has_help(tinyqa_bin, cli_env, cmd):
     res = tinyqa(tinyqa_bin, cli_env, *cmd, "--help")
     assert res.returncode == 0 and "Usage" in res.stdout
+
+
+def test_a_run_without_a_prefect_api_imports_no_prefect_and_writes_its_reports(tinyqa_bin, cli_env, mini_pack,
+                                                                               tmp_path):
+    """No Prefect API configured: the run is in process (no Prefect imported, no server, no
+    Prefect database), its reports written."""
+    from pathlib import Path
+
+    import pyarrow.dataset as ds
+
+    from conftest import GOLD
+    from fakeserver import ScriptedServer
+
+    env = cli_env | {"TINYQA_PROFILE": "1", "PREFECT_HOME": str(tmp_path / "prefect")}
+    with ScriptedServer(lambda q, n: GOLD[q]) as srv:
+        res = tinyqa(tinyqa_bin, env, "run", "--model", "openai/x", "--api-base", srv.url, "--packs", str(mini_pack),
+                     "--reports", str(tmp_path / "r"))
+    assert res.returncode == 0, res.stderr
+    assert "tinyqa profile: imported: prefect no, litellm yes" in res.stderr
+    assert ds.dataset(tmp_path / "r" / "runs", partitioning="hive").count_rows() == 1
+    assert not (Path(env["PREFECT_HOME"]) / "prefect.db").exists()

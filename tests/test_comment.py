@@ -21,9 +21,9 @@ PR_THREAD = "/repos/acme/app/issues/7/comments"
 MR_THREAD = "/api/v4/projects/42/merge_requests/5/notes"
 
 
-def github_env(forge: FakeForge, tmp_path: Path, **extra) -> dict:
-    event = tmp_path / "event.json"
-    event.write_text(json.dumps({"pull_request": {"number": 7}}))
+def github_env(forge: FakeForge, tmp_path: Path, sha: str = "a" * 40, **extra) -> dict:
+    event = tmp_path / f"event-{sha}.json"
+    event.write_text(json.dumps({"pull_request": {"number": 7, "head": {"sha": sha}}}))
     return {"PATH": "/usr/bin:/bin", "GITHUB_ACTIONS": "true", "GITHUB_API_URL": forge.url,
             "GITHUB_REPOSITORY": "acme/app", "GITHUB_EVENT_PATH": str(event), "GITHUB_TOKEN": TOKEN,
             "GITHUB_SERVER_URL": "https://github.com", "GITHUB_RUN_ID": "99", **extra}
@@ -57,7 +57,66 @@ def test_github_first_run_creates_the_comment_later_runs_edit_it(tmp_path):
     assert "FAIL core_fr" in ours[0]["body"] and "https://github.com/acme/app/actions/runs/99" in ours[0]["body"]
     assert writes == [("POST", PR_THREAD), ("PATCH", f"/repos/acme/app/issues/comments/{ours[0]['id']}"),
                       ("PATCH", f"/repos/acme/app/issues/comments/{ours[0]['id']}")]
-    assert ("GET", PR_THREAD) in forge.calls and len([c for c in forge.calls if c[0] == "GET"]) == 3 * 2
+    # two pages a run, and the first run reads them again after creating (did another run create one too?)
+    assert len([c for c in forge.calls if c == ("GET", PR_THREAD)]) == 3 * 2 + 2
+
+
+def test_one_comment_per_key_and_another_authors_marker_left_alone(tmp_path):
+    """A matrix's two entries keep a comment each; a comment by someone else that starts with the
+    marker (a quote, a copy) is never edited."""
+    with FakeForge(TOKEN) as forge:
+        forge.add(PR_THREAD, f"{MARKER}\nI copied your comment", user={"login": "mallory"})
+        for model in ("local", "openai/gpt-4o-mini", "local"):
+            post(github_env(forge, tmp_path, GITHUB_RUN_ID="99"), verdict(tmp_path, "v.md", f"PASS {model}"),
+                 "--key", f"{model} core_en")
+        thread = forge.thread(PR_THREAD)
+    assert thread[0]["body"] == f"{MARKER}\nI copied your comment"
+    ours = thread[1:]
+    assert len(ours) == 2 and all(c["user"]["login"] == "github-actions[bot]" for c in ours)
+    assert "PASS local" in ours[0]["body"] and "`local core_en`" in ours[0]["body"]
+    assert "PASS openai/gpt-4o-mini" in ours[1]["body"] and "`openai/gpt-4o-mini core_en`" in ours[1]["body"]
+
+
+def test_the_newest_run_wins_and_the_comment_names_its_commit(tmp_path):
+    """An older run (a smaller run id, or an earlier attempt) that ends last leaves the newer
+    verdict as it is; a token that may read /user (a personal token) is recognised by its login."""
+    with FakeForge(TOKEN, github_user="release-bot") as forge:
+        new = post(github_env(forge, tmp_path, sha="b" * 40, GITHUB_RUN_ID="101", GITHUB_RUN_ATTEMPT="1"),
+                   verdict(tmp_path, "new.md", "PASS new"))
+        old = post(github_env(forge, tmp_path, sha="a" * 40, GITHUB_RUN_ID="100", GITHUB_RUN_ATTEMPT="2"),
+                   verdict(tmp_path, "old.md", "FAIL old"))
+        (comment,) = forge.thread(PR_THREAD)
+        assert "created" in new.stdout and "newer run's verdict: left as it is" in old.stdout
+        assert "PASS new" in comment["body"] and f"judged commit {'b' * 40}" in comment["body"]
+        assert comment["user"]["login"] == "release-bot"
+        again = post(github_env(forge, tmp_path, sha="b" * 40, GITHUB_RUN_ID="101", GITHUB_RUN_ATTEMPT="2"),
+                     verdict(tmp_path, "again.md", "FAIL re-run"))
+        (comment,) = forge.thread(PR_THREAD)
+    assert "updated" in again.stdout and "FAIL re-run" in comment["body"]
+
+
+def test_two_first_runs_at_once_leave_one_comment_with_the_newer_verdict(tmp_path):
+    """Both listed before either created: the one that finds the other's comment moves the newer
+    verdict into the older comment and deletes its own."""
+    from tinyqa import comment
+
+    with FakeForge(TOKEN) as forge:
+        env = github_env(forge, tmp_path, sha="b" * 40, GITHUB_RUN_ID="101")
+        target = comment.github(env)
+        older = comment.Run("local core_en", "a" * 40, (100, 1))
+        # the older run created its comment between the newer run's list and its create
+        forge.add(PR_THREAD, comment.compose(tmp_path / "none.md", None, env, older), user={"login": "github-actions[bot]"})
+        newer = comment.Run("local core_en", "b" * 40, (101, 1))
+        created, _ = comment._call("POST", target.comments_url, target.headers,
+                                   {"body": comment.compose(verdict(tmp_path, "n.md", "PASS newer"), None, env, newer)})
+        found = comment.ours(target, "github-actions[bot]", "local core_en")
+        assert [c["id"] for c in found][-1] == created["id"] and len(found) == 2
+        # the next post finds both: the oldest comment stays, with the newest verdict
+        action, cid = comment.upsert(target, comment.compose(verdict(tmp_path, "n.md", "PASS newer"), None, env, newer),
+                                     newer, env)
+        thread = forge.thread(PR_THREAD)
+    assert action == "updated" and len(thread) == 1 and thread[0]["id"] == cid
+    assert "PASS newer" in thread[0]["body"] and "b" * 40 in thread[0]["body"]
 
 
 def test_github_pull_request_number_from_the_ref_and_a_missing_verdict(tmp_path):
@@ -130,5 +189,9 @@ def test_the_comment_rendered_and_photographed(tmp_path):
                    check=True, capture_output=True, timeout=180)
     img = Image.open(png).convert("RGB")
     assert img.width == 1180 and 300 < img.height < 4000          # cut below the comment
-    colors = img.getcolors(maxcolors=1 << 20)
-    assert len(colors) > 50                                        # text and table, not a blank page
+    # text and a table, not a blank page, whatever fonts are installed (no colour-emoji font on a
+    # fresh machine: the emoji are then glyphs of another font, or boxes)
+    gray = img.convert("L")
+    dark = sum(n for level, n in enumerate(gray.histogram()) if level < 128)
+    assert dark > 0.005 * img.width * img.height                   # lines of text
+    assert len(img.getcolors(maxcolors=1 << 20)) > 20             # anti-aliased text, borders, headers

@@ -11,7 +11,7 @@ import yaml
 from conftest import MINI, write_pack
 from tinyqa.errors import InputError
 from tinyqa.export import ALIAS_SEPARATOR, FORMATS, INSTRUCTION, export_pack
-from tinyqa.pack import describe_pack
+from tinyqa.validators.croissant import describe_pack
 
 TRICKY = [
     {"text": 'He said "it\'s 5: #1, ok?"\nAnd then: # not a comment, {{ not jinja }}?',

@@ -8,7 +8,8 @@ What counts as what (models/llm.py):
   response, a truncated body, a malformed (non-JSON) 200 body.
 - Not retried, recorded as the item's error: other 4xx (a 400 is the request's fault).
 - Answers, not faults: empty content is an answer (an empty prediction, scored wrong, kept
-  as "" in the items table, unlike an error's null prediction), as is a huge one (5 MB) and
+  as "" in the items table, unlike an error's null prediction), as is a huge one (5 MB, kept to
+  its first 4096 characters with its length and hash) and
   one trickled within the timeout. A mature client treats an empty completion as the model's
   answer: retrying it would ask a deterministic model the same question for the same result.
 """
@@ -150,13 +151,15 @@ def test_empty_and_slowly_trickled_content_are_answers():
     assert m[("all", "errors")]["value"] == 0.0
 
 
-def test_a_huge_answer_is_received_whole_and_scored():
-    """5 MB of content: an answer (wrong), not a crash. Scoring it costs seconds: the scorers
-    normalise the whole prediction."""
+def test_a_huge_answer_is_received_capped_and_scored():
+    """5 MB of content: an answer (wrong), not a crash. What is kept (and scored) is its first
+    4096 characters, with its whole length and hash (tinyqa/text.py, docs/security.md)."""
     rows, srv = run(lambda q, n: Fault(kind="huge") if INDEX[q] == 0 else GOLD[q])
     assert_nothing_lost(rows)
     assert tally(rows) == (12, 0, 0)
-    assert len(rows[0]["prediction"]) == 5 * 1024 * 1024 and rows[0]["em"] is False
+    assert len(rows[0]["prediction"]) == 4096 and rows[0]["prediction_chars"] == 5 * 1024 * 1024
+    assert len(rows[0]["prediction_sha256"]) == 64 and rows[0]["em"] is False
+    assert rows[1]["prediction_chars"] == len(GOLD[ITEMS[1].text])
     assert rows[0]["contains"] is False and all(r["em"] for r in rows[1:])
 
 

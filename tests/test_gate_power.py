@@ -166,7 +166,8 @@ def test_a_pack_with_one_item_edited_since_the_baseline_compares_51_and_lists_it
     import shutil
 
     from fakeserver import ScriptedServer
-    from tinyqa.pack import DATA_FILE, describe_pack, resolve_packs
+    from tinyqa.pack import DATA_FILE, resolve_packs
+    from tinyqa.validators.croissant import describe_pack
     from tinyqa.reports import store
 
     monkeypatch.chdir(tmp_path)

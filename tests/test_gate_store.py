@@ -15,7 +15,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def world(prefect_harness, tmp_path, monkeypatch):
-    from tinyqa.pack import describe_pack, resolve_packs
+    from tinyqa.pack import resolve_packs
+    from tinyqa.validators.croissant import describe_pack
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TINYQA_CACHE_DIR", str(tmp_path / "cache"))

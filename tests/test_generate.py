@@ -157,7 +157,7 @@ def test_every_kind_of_bad_candidate_is_rejected_and_counted(tmp_path, cache_dir
     from tinyqa.validators.validate import validate_pack
 
     from tinyqa.generators.prompts import exemplars
-    from tinyqa.pack import describe_pack
+    from tinyqa.validators.croissant import describe_pack
 
     avoided = describe_pack(write_pack(tmp_path / "old_fr", [MINI[3]])).path   # capitale de l'Italie
     shown = exemplars("fr", ["science", "history"], seed=0)[0]                 # what the prompt shows

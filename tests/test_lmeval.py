@@ -151,7 +151,7 @@ def test_items_rows_for_multiple_choice_and_several_filters():
     ("The Pacific Ocean", ["Pacific Ocean"], "en", False, "English article"),
     ("« Rome »", ["Rome"], "fr", False, "punctuation outside ASCII («»)"),
     ("William  Shakespeare", ["William Shakespeare"], "en", False, "whitespace inside"),
-    ("U.S.A.", ["USA"], "en", False, "punctuation inside the answer"),
+    ("U-S-A", ["USA"], "en", False, "punctuation inside the answer"),
     ("CO", ["Co"], "en", True, "match: case"),
     ("Ｔｏｋｙｏ", ["Tokyo"], "en", False, "Unicode normalisation"),
     ("Pele", ["Pelé"], "pt", False, "an accent: tinyqa's rule for pt"),
@@ -173,7 +173,7 @@ XCHECK = [  # question, label, aliases, lang, extra tags, the scripted answer
     ("Which ocean is the largest?", "Pacific Ocean", ["Pacific"], "en", {}, "The Pacific Ocean"),
     ("Quelle est la capitale de l'Italie ?", "Rome", ["Roma"], "fr", {}, "« Rome »"),
     ("Who wrote Hamlet?", "William Shakespeare", ["Shakespeare"], "en", {}, "William  Shakespeare"),
-    ("Which country has Washington, D.C. as its capital?", "USA", ["United States"], "en", {}, "U.S.A."),
+    ("Which country has Washington, D.C. as its capital?", "USA", ["United States"], "en", {}, "U-S-A"),
     ("How many legs does a spider have?", "8", ["eight"], "en", {}, "  Eight "),
     ("What is the chemical symbol for cobalt?", "Co", [], "en", {"match": "case"}, "CO"),
     ("What colour is a ripe banana?", "yellow", [], "en", {}, "I don't know"),
@@ -183,7 +183,7 @@ SCRIPT = {q: answer for q, *_, answer in XCHECK}
 
 @pytest.fixture
 def xcheck_pack(tmp_path):
-    from tinyqa.pack import describe_pack
+    from tinyqa.validators.croissant import describe_pack
 
     items = [{"text": q, "label": label, "aliases": aliases, "context": f"The answer is {label}.",
               "tags": {"category": "misc", "difficulty": "easy", **tags}, "lang": lang}
@@ -216,7 +216,7 @@ def test_pack_through_lmeval_agrees_with_tinyqa_or_says_why(xcheck_pack, tmp_pat
     metrics = {(m["pack_id"], m["slice"], m["metric"]): m for m in result.metrics}
     key = ("tinyqa_xcheck", "filter=strip")
     em = metrics[(*key, "exact_match")]
-    # lm-eval right: Paris, U.S.A. (dots deleted), "  Eight " (ends stripped), CO (case ignored).
+    # lm-eval right: Paris, U-S-A (hyphens deleted), "  Eight " (ends stripped), CO (case ignored).
     assert (em["value"], em["n"]) == (4 / 8, 8)
     assert em["ci_low"] == pytest.approx(max(0, 0.5 - 1.96 * metrics[(*key, "exact_match_stderr")]["value"]))
     assert metrics[(*key, "tinyqa_exact_match")]["value"] == 5 / 8
@@ -236,7 +236,7 @@ def test_pack_through_lmeval_agrees_with_tinyqa_or_says_why(xcheck_pack, tmp_pat
         assert (row["em"] != tq) == (row["item_id"] in {d["item_id"] for d in agree["differ"]})
     why = {d["prediction"]: d["why"] for d in agree["differ"]}
     assert "English article" in why["The Pacific Ocean"] and "outside ASCII" in why["« Rome »"]
-    assert "whitespace inside" in why["William  Shakespeare"] and "inside the answer" in why["U.S.A."]
+    assert "whitespace inside" in why["William  Shakespeare"] and "inside the answer" in why["U-S-A"]
     assert "match: case" in why["CO"]
 
     # The store: one runs row without credentials, metrics and items readable by run id.
@@ -247,7 +247,7 @@ def test_pack_through_lmeval_agrees_with_tinyqa_or_says_why(xcheck_pack, tmp_pat
     assert run["api_base"] == srv.url
     stored = store.read(tmp_path / "reports", "items", pc.field("run_id") == run_id).to_pylist()
     assert {i["item_id"] for i in stored} == {i["item_id"] for i in result.items} and len(stored) == 8
-    assert sorted(i["prediction"] for i in stored if not i["contains"]) == ["CO", "I don't know", "U.S.A."]
+    assert sorted(i["prediction"] for i in stored if not i["contains"]) == ["CO", "I don't know", "U-S-A"]
     assert store.read(tmp_path / "reports", "metrics", pc.field("run_id") == run_id).num_rows == len(result.metrics)
 
 

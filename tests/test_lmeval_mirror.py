@@ -296,7 +296,7 @@ def test_nightly_runs_gsm8k_from_the_mirror_beside_a_pack(prefect_harness, tmp_p
     from fakeserver import ScriptedServer
 
     from tinyqa.flows.nightly import nightly
-    from tinyqa.pack import describe_pack
+    from tinyqa.validators.croissant import describe_pack
     from tinyqa.reports import dashboard
 
     docs = [json.loads(line) for line in (MIRROR / "openai/gsm8k/main/test.jsonl").read_text().splitlines()]

@@ -225,3 +225,123 @@ def test_the_generator_rejects_a_russian_item_without_its_inflected_alias():
     assert candidate_item(obj, "ru", "medium", ("language",), prov) == "inflection"
     ok = candidate_item({**obj, "aliases": ["Кирилла и Мефодия"]}, "ru", "medium", ("language",), prov)
     assert ok.aliases == ["Кирилла и Мефодия"]
+
+
+# --- issue 30: every example a careful grader scores, each under the rule that decides it --------
+
+from tinyqa.suites.scoring import extract_answer, score  # noqa: E402
+
+WRONG_CREDITED = [
+    # rule, scorer, gold answers, lang, prediction
+    ("unit agrees", "contains", ["4 years"], "en", "4 months"),
+    ("unit agrees", "contains", ["4위"], "ko", "4명"),
+    ("unit agrees", "contains", ["3年"], "zh", "大约3个月"),
+    ("number inside a larger number", "contains", ["100년"], "ko", "100만 년"),
+    ("number inside a larger number", "contains", ["100年"], "zh", "100万年"),
+    ("number inside a larger number", "contains", ["800"], "fr", "800 000"),
+    ("number inside a larger number", "contains", ["1", "一"], "zh", "十一颗"),
+    ("another accent is another word", "em", ["avó"], "pt", "avô"),
+    ("another accent is another word", "em", ["côte"], "fr", "côté"),
+    ("another accent is another word", "em", ["sabana"], "es", "sábana"),
+    ("a letter is not an article", "contains", ["Vitamin A"], "en", "Vitamin C"),
+    ("number words and negation", "contains", ["1"], "en", "He has never won one."),
+    ("fractions and decimals", "em", ["3/4"], "en", "3.4"),
+    ("percent and per mille", "em", ["0,5 ‰"], "de", "0,5 %"),
+    ("percent and per mille", "contains", ["0,5 ‰"], "de", "0,5 %"),
+    ("the minus sign", "contains", ["-40"], "en", "40"),
+    ("the minus sign", "em", ["-40"], "en", "40"),
+    ("whole names", "contains", ["Virginia"], "en", "West Virginia"),
+    ("whole names", "contains", ["京都"], "ja", "東京都"),
+    ("Turkish suffix inventory", "contains", ["Ay"], "tr", "Aydın"),
+    ("Korean particle inventory", "contains", ["철"], "ko", "철도"),
+    ("hedged answers", "contains", ["Paris"], "en", "Paris or Lyon"),
+    ("hedged answers", "contains", ["Lyon"], "en", "Paris or Lyon"),
+    ("negated answers", "contains", ["Bonn"], "de", "Nicht Bonn, sondern Berlin"),
+    ("negated answers", "contains", ["Paris"], "fr", "Ce n'est pas Paris, c'est Lyon."),
+    ("negated answers", "contains", ["Ankara"], "tr", "Ankara değil, İstanbul."),
+    ("negated answers", "contains", ["北京"], "zh", "不是北京，是上海。"),
+    ("negated answers", "contains", ["大阪"], "ja", "大阪ではなく東京です。"),
+    ("negated answers", "contains", ["서울"], "ko", "서울이 아니라 부산입니다."),
+    ("negated answers", "contains", ["Москва"], "ru", "Не Москва, а Петербург."),
+    ("hedged answers", "contains", ["Madrid"], "es", "Madrid o Barcelona"),
+    ("hedged answers", "contains", ["Lisboa"], "pt", "Lisboa ou Porto"),
+    ("hedged answers", "contains", ["北京"], "zh", "北京或上海"),
+    ("hedged answers", "contains", ["القاهرة"], "ar", "القاهرة أو الإسكندرية"),
+    ("a correction on a later line wins", "em_extracted", ["Leonardo da Vinci"], "en",
+     "Answer: Leonardo da Vinci\nActually, it was Raphael."),
+]
+
+RIGHT_REFUSED = [
+    ("extraction labels", "em_extracted", ["Paris"], "fr", "Réponse : Paris"),
+    ("extraction labels", "em_extracted", ["Berlin"], "de", "Antwort: Berlin"),
+    ("extraction labels", "em_extracted", ["北京"], "zh", "答案：北京"),
+    ("extraction labels", "em_extracted", ["Paris"], "en", "**Answer:** Paris"),
+    ("extraction labels", "em_extracted", ["Paris"], "en", "Paris (the capital of France)"),
+    ("em takes particles, suffixes, copulas", "em", ["서울"], "ko", "서울입니다."),
+    ("em takes particles, suffixes, copulas", "em", ["Ankara"], "tr", "Ankara'dır."),
+    ("em takes particles, suffixes, copulas", "em", ["東京"], "ja", "東京です。"),
+    ("separators by language", "em", ["1000"], "en", "1,000"),
+    ("separators by language", "em", ["1000"], "de", "1.000"),
+    ("separators by language", "em", ["1000"], "fr", "1 000"),
+    ("separators by language", "em", ["0,5"], "fr", "0.5"),
+    ("a date holds its year", "contains", ["1989"], "de", "9.11.1989"),
+    ("a year's counter", "em", ["1945"], "ja", "1945年"),
+    ("a year's counter", "em", ["1945"], "zh", "1945年"),
+    ("a year's counter", "em", ["1945"], "ko", "1945년"),
+    ("percent words", "em", ["71%"], "en", "71 percent"),
+    ("percent words", "em", ["71%"], "de", "71 Prozent"),
+    ("percent words", "em", ["71%"], "tr", "yüzde 71"),
+    ("Roman numerals", "em", ["World War II"], "en", "World War 2"),
+    ("Roman numerals", "em", ["Louis XIV"], "en", "Louis the Fourteenth"),
+    ("Roman numerals", "em", ["Пётр I"], "ru", "Пётр I"),
+    ("the minus sign", "em", ["−40"], "en", "-40"),
+    ("the minus sign", "em", ["-40"], "en", "−40"),
+    ("articles of other languages", "em", ["Nil"], "fr", "Le Nil"),
+    ("articles of other languages", "em", ["Nilo"], "es", "El Nilo"),
+    ("articles of other languages", "em", ["Rhein"], "de", "Der Rhein"),
+    ("abbreviations", "em", ["USA"], "en", "U.S.A."),
+    ("a letter is not an article", "em", ["A"], "en", "A"),
+    ("a letter is not an article", "contains", ["A"], "en", "The note is A."),
+    ("Turkish dotted capital typed as I", "em", ["İstanbul"], "tr", "Istanbul"),
+    ("CJK numerals and multipliers", "em", ["11"], "zh", "十一"),
+    ("CJK numerals and multipliers", "em", ["1000000"], "ko", "100만"),
+    ("CJK numerals and multipliers", "em", ["3000"], "ja", "三千"),
+    ("a missing accent is forgiven", "em", ["avó"], "pt", "avo"),
+    ("a missing accent is forgiven", "em", ["côte"], "fr", "cote"),
+    ("hedged answers", "contains", ["Berlin"], "de", "Nicht Bonn, sondern Berlin"),
+]
+
+
+@pytest.mark.parametrize("rule, scorer, answers, lang, prediction", WRONG_CREDITED,
+                         ids=[f"{r}:{lang}:{p[:20]}" for r, _, _, lang, p in WRONG_CREDITED])
+def test_issue_30_wrong_answers_get_no_credit(rule, scorer, answers, lang, prediction):
+    assert score(prediction, answers, lang)[scorer] is False, rule
+
+
+@pytest.mark.parametrize("rule, scorer, answers, lang, prediction", RIGHT_REFUSED,
+                         ids=[f"{r}:{lang}:{p[:20]}" for r, _, _, lang, p in RIGHT_REFUSED])
+def test_issue_30_right_answers_get_credit(rule, scorer, answers, lang, prediction):
+    assert score(prediction, answers, lang)[scorer] is True, rule
+
+
+def test_every_shipped_answer_matches_itself_and_its_item():
+    """No gold answer or alias of a shipped item fails em or contains against its own item."""
+    bad = []
+    for i in items().values():
+        case = getattr(i.tags, "match", None) == "case"
+        for a in i.answers:
+            if not (exact_match(a, i.answers, i.lang, case) and contains(a, i.answers, i.lang, case)
+                    and exact_match(a, [a], i.lang, case)):
+                bad.append((i.id, a))
+    assert not bad
+
+
+@pytest.mark.parametrize("answer, lang, kind", [
+    ("1945", "en", "year"), ("-40", "en", "number"), ("3/4", "en", "number"), ("0,5", "fr", "number"),
+    ("十一", "zh", "number"), ("4위", "ko", "quantity"), ("180 Grad", "de", "quantity"), ("4 years", "en", "quantity"),
+    ("Paris", "fr", "name"), ("the rapid depolarization of the membrane potential", "en", "text"),
+])
+def test_answer_types(answer, lang, kind):
+    from tinyqa.suites.scoring import answer_type
+
+    assert answer_type(answer, lang) == kind

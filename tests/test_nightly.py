@@ -8,7 +8,7 @@ from fakeserver import ScriptedServer
 def test_nightly_command_checks_packs_then_runs(tmp_path, tinyqa_bin, cli_env):
     import subprocess
 
-    from tinyqa.pack import describe_pack
+    from tinyqa.validators.croissant import describe_pack
 
     good = describe_pack(write_pack(tmp_path / "good", MINI)).path
     bad = describe_pack(write_pack(tmp_path / "bad", MINI)).path

@@ -4,7 +4,8 @@ import pytest
 
 from conftest import MINI, write_pack
 from tinyqa.errors import InputError
-from tinyqa.pack import Item, describe_pack, load_pack, resolve_packs
+from tinyqa.pack import Item, load_pack, resolve_packs
+from tinyqa.validators.croissant import describe_pack
 
 
 def test_ids_are_derived_from_lang_text_and_label_only():

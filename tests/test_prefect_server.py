@@ -108,7 +108,11 @@ def test_nightly_deployment_runs_through_a_worker(server_env, tmp_path):
     finally:
         if worker and worker.poll() is None:
             os.killpg(worker.pid, 15)
-            worker.wait(30)
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:   # SIGTERM not honoured: the whole group goes
+                os.killpg(worker.pid, 9)
+                worker.wait(30)
 
 
 def _servers_of(home: Path) -> list[int]:
@@ -123,23 +127,32 @@ def _servers_of(home: Path) -> list[int]:
     return pids
 
 
-def test_a_command_without_a_server_runs_its_own_and_stops_it(mini_pack, tmp_path):
-    """No API configured: the command's temporary server records the run in PREFECT_HOME's
-    database, and neither a run nor an input error leaves it behind."""
+def test_a_command_without_a_server_runs_in_process_and_with_prefect_runs_its_own(mini_pack, tmp_path):
+    """No API configured: `tinyqa run` runs in process, without importing Prefect or starting
+    a server, and writes its reports. With --prefect: the command's temporary server records
+    the run in PREFECT_HOME's database, and neither a run nor an input error leaves it behind."""
     import sqlite3
 
     from fakeserver import ScriptedServer
 
     home = tmp_path / "prefect"
     env = dict(os.environ, PREFECT_HOME=str(home), TINYQA_CACHE_DIR=str(tmp_path / "cache"),
-               PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+               PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", TINYQA_PROFILE="1")
     env.pop("PREFECT_API_URL", None)
     with ScriptedServer(lambda q, n: "Paris") as srv:
-        ok = subprocess.run(["tinyqa", "run", "--model", "openai/x", "--api-base", srv.url, "--packs", str(mini_pack),
-                             "--reports", str(tmp_path / "r")], env=env, capture_output=True, text=True, timeout=180)
-    bad = subprocess.run(["tinyqa", "run", "--model", "nope", "--packs", str(mini_pack)], env=env,
+        run = ["tinyqa", "run", "--model", "openai/x", "--api-base", srv.url, "--packs", str(mini_pack)]
+        plain = subprocess.run([*run, "--reports", str(tmp_path / "plain")], env=env, capture_output=True, text=True,
+                               timeout=180)
+        assert plain.returncode == 0, plain.stderr
+        assert "tinyqa profile: imported: prefect no, litellm yes" in plain.stderr
+        assert len(ds.dataset(tmp_path / "plain" / "runs", partitioning="hive").to_table()) == 1
+        assert not (home / "prefect.db").exists() and _servers_of(home) == []
+        ok = subprocess.run([*run, "--reports", str(tmp_path / "r"), "--prefect"], env=env, capture_output=True,
+                            text=True, timeout=180)
+    bad = subprocess.run(["tinyqa", "run", "--model", "nope", "--packs", str(mini_pack), "--prefect"], env=env,
                          capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0 and bad.returncode == 2, ok.stderr + bad.stderr
+    assert "imported: prefect yes" in ok.stderr
     with sqlite3.connect(home / "prefect.db") as db:
         assert db.execute("select count(*) from flow_run where state_type = 'COMPLETED'").fetchone()[0] == 1
     assert _servers_of(home) == []   # stopped before the command returned
@@ -163,3 +176,27 @@ def test_a_server_named_by_the_profile_is_used(server_env, mini_pack, tmp_path):
     assert res.returncode == 0, res.stderr
     assert flow_runs() == before + 1
     assert not (tmp_path / "home" / "prefect.db").exists()      # no temporary server of its own
+
+
+def test_with_an_api_in_the_environment_the_run_is_a_flow_run_on_it(server_env, mini_pack, tmp_path):
+    """PREFECT_API_URL set: `tinyqa run` is a `qa-run` flow run on that server, and `tinyqa gate`
+    a `gate` flow run, as the deployments' are."""
+    from fakeserver import ScriptedServer
+
+    url = server_env["PREFECT_API_URL"]
+
+    def flow_runs(name: str) -> int:
+        body = json.dumps({"flows": {"name": {"any_": [name]}}}).encode()
+        return json.loads(urllib.request.urlopen(urllib.request.Request(
+            f"{url}/flow_runs/count", data=body, headers={"Content-Type": "application/json"})).read())
+
+    before = flow_runs("qa-run"), flow_runs("gate")
+    env = dict(server_env, TINYQA_PROFILE="1")
+    with ScriptedServer(lambda q, n: "Paris") as srv:
+        for command in ("run", "gate"):
+            res = subprocess.run(["tinyqa", command, "--model", "openai/x", "--api-base", srv.url, "--packs",
+                                  str(mini_pack), "--reports", str(tmp_path / "r")], env=env, capture_output=True,
+                                 text=True, timeout=180)
+            assert res.returncode in (0, 1), res.stderr[-2000:]
+            assert "imported: prefect yes" in res.stderr
+    assert (flow_runs("qa-run"), flow_runs("gate")) == (before[0] + 1, before[1] + 1)

@@ -8,19 +8,21 @@ regression tests at the end. The fuzzing pass runs `TINYQA_FUZZ_EXAMPLES` inputs
 import csv
 import json
 import os
+import re
 import tempfile
 import unicodedata
 from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from tinyqa.errors import InputError
 from tinyqa.export import ALIAS_SEPARATOR, export_pack
 from tinyqa.pack import MAX_LINE, Item, Pack, item_line, parse_items
 from tinyqa.suites.scoring import contains, exact_match, lev_ratio, normalize, token_f1
+from tinyqa.text import control_char
 
 LANGS = ["en", "en-GB", "fr", "de", "tr", "az", "ar", "ru", "el", "zh", "ja", "ko", "th", "hi"]
 FUZZ_EXAMPLES = int(os.environ.get("TINYQA_FUZZ_EXAMPLES", "1000"))
@@ -42,6 +44,11 @@ tricky = st.text(st.one_of(
 @given(tricky, langs, st.booleans())
 def test_normalize_is_idempotent(s, lang, case):
     once = normalize(s, lang, case)
+    # A capital letter inside a sentence that is also an article ("Vitamin A is") is kept as a
+    # letter; once folded, the capital that said so is gone: the one exception.
+    from tinyqa.languages import ARTICLES
+
+    assume(not any(len(t) == 1 and t in ARTICLES.get(lang, ()) for t in once.split()))
     assert normalize(once, lang, case) == once
 
 
@@ -49,7 +56,10 @@ def test_normalize_is_idempotent(s, lang, case):
 @given(tricky, langs, st.booleans())
 def test_normalize_output_shape(s, lang, case):
     out = normalize(s, lang, case)
-    assert not [c for c in out if unicodedata.category(c).startswith("P")], "punctuation left"
+    # Punctuation is gone but for a number's own marks ("3.14", "0,5", "3/4", "-40") and the
+    # percent and per-mille signs, which are tokens (docs/scoring.md, "Numbers").
+    left = [t for t in out.split() if any(unicodedata.category(c).startswith("P") for c in t)]
+    assert all(t in ("%", "‰") or re.fullmatch(r"-?\d+(?:[.,/'’]\d+)*", t) for t in left), "punctuation left"
     assert all(c in "0123456789" for c in out if unicodedata.category(c) == "Nd"), "non-ASCII digit left"
     assert out == " ".join(out.split()), "whitespace not collapsed"
     if not case:
@@ -109,7 +119,9 @@ def test_similarities_are_in_unit_interval(p, answers, lang, case):
 # --- items ------------------------------------------------------------------------------
 
 bcp47 = st.from_regex(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}", fullmatch=True)
-any_text = st.text(st.characters(codec="utf-8"), min_size=1, max_size=60)
+# A pack's fields hold no control character but tab and line break in text and context
+# (tinyqa/text.py, docs/security.md): SPECIALS' \x00 and \x1b are what the filters below take out.
+any_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cc",)), min_size=1, max_size=60)
 # The YAML/CSV/JSON hazards, alone and in any text.
 SPECIALS = ["yes", "no", "null", "~", "1.0", "0x1F", "- a", "a: b", "#x", "'q'", '"q"', "&a", "*a",
             "!tag", "|", ">", "%", "@", "`", "{a}", "[a]", ",", "\r\n", "\n", "\t", " lead", "trail ",
@@ -118,18 +130,21 @@ hazard_text = st.one_of(st.sampled_from(SPECIALS),
                         st.lists(st.one_of(st.sampled_from(SPECIALS), any_text), min_size=1, max_size=4).map("".join))
 field_text = st.one_of(any_text, hazard_text).filter(lambda s: 1 <= len(s) <= 200)
 # An alias never holds the CSV alias separator's "|" (the CSV format joins them with " | ").
-alias_text = field_text.filter(lambda s: "|" not in s)
+alias_text = field_text.filter(lambda s: "|" not in s and control_char(s) is None)
+line_text = field_text.filter(lambda s: control_char(s) is None)              # label, aliases, tags
+para_text = field_text.filter(lambda s: control_char(s, "\t\n") is None)      # text, context
 
 
 @st.composite
 def items(draw) -> Item:
-    label = draw(field_text)
-    tags = {"category": draw(field_text), "difficulty": draw(st.sampled_from(["easy", "medium", "hard"]))}
+    label = draw(line_text)
+    tags = {"category": draw(line_text), "difficulty": draw(st.sampled_from(["easy", "medium", "hard"]))}
     for key in draw(st.lists(st.sampled_from(["topic", "source", "id", "match", "hazard"]), unique=True, max_size=2)):
-        tags[key] = draw(field_text)
-    obj = {"text": draw(field_text), "label": label,
+        tags[key] = draw(line_text)
+    around = st.text(st.characters(exclude_categories=("Cc", "Cs")), max_size=30)
+    obj = {"text": draw(para_text), "label": label,
            "aliases": draw(st.lists(alias_text, max_size=3)),
-           "context": draw(st.text(max_size=30)) + label + draw(st.text(max_size=30)),
+           "context": draw(around) + label + draw(around),
            "tags": tags, "lang": draw(bcp47)}
     if draw(st.booleans()):
         obj["provenance"] = {"source": "generated", "model": draw(field_text), "prompt_hash": "ab" * 32}
@@ -298,7 +313,9 @@ def test_a_problem_naming_a_field_with_a_newline_is_one_line(tmp_path):
 
 
 def test_promptfoo_yaml_keeps_a_next_line_character(tmp_path):
-    item = Item.model_validate({"text": "a\x85b", "label": "x", "context": "x",
+    # A pack refuses U+0085 (a C1 control); an item built in code may still hold it.
+    item = Item.model_validate({"text": "ab", "label": "x", "context": "x",
                                 "tags": {"category": "c", "difficulty": "easy"}, "lang": "en"}).with_ids()
+    item = item.model_copy(update={"text": "a\x85b"})
     (path,) = export_pack(_pack([item]), "promptfoo", tmp_path)
     assert yaml.safe_load(path.read_text(encoding="utf-8"))[0]["vars"]["question"] == "a\x85b"

@@ -24,8 +24,8 @@ def prefect_home(tmp_path_factory):
 
 @pytest.fixture
 def example(pytester, prefect_home, monkeypatch):
-    """A project holding the example; pytest runs in it in a process of its own, with its own
-    temporary Prefect API, as a team's CI would."""
+    """A project holding the example; pytest runs in it in a process of its own, with no
+    Prefect API configured (the run is in process), as a team's CI would."""
     monkeypatch.setenv("PREFECT_HOME", str(prefect_home))
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     pytester.makepyfile(test_model=EXAMPLE.read_text(encoding="utf-8"))
@@ -119,3 +119,31 @@ def test_a_session_without_a_selected_tinyqa_test_imports_none_of_it(example, py
     res = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-k", "plain", timeout=120)
     res.assert_outcomes(passed=1)   # the example's tests were collected, and deselected
     assert "6 deselected" in res.stdout.str()
+
+
+def test_the_plugin_starts_no_server_and_leaves_the_environment_as_it_was(example, pytester, prefect_home,
+                                                                         monkeypatch):
+    """No Prefect API configured: the session's gate runs in pytest's process without Prefect,
+    and the offline defaults it needs are gone again when the session ends."""
+    import json
+
+    for var in ("LITELLM_LOCAL_MODEL_COST_MAP", "TIKTOKEN_CACHE_DIR", "GX_ANALYTICS_ENABLED",
+                "PREFECT_SERVER_ANALYTICS_ENABLED"):
+        monkeypatch.delenv(var, raising=False)
+    pytester.makeconftest(
+        "import json, os, sys\n"
+        "BEFORE = dict(os.environ)\n"
+        "def pytest_sessionfinish(session):\n"
+        "    after = dict(os.environ)\n"
+        "    changed = sorted(k for k in BEFORE.keys() | after.keys() if BEFORE.get(k) != after.get(k)\n"
+        "                     and not k.startswith('PYTEST_'))\n"
+        "    with open('probe.json', 'w') as f:\n"
+        "        json.dump({'changed': changed, 'prefect': 'prefect' in sys.modules,\n"
+        "                   'litellm': 'litellm' in sys.modules}, f)\n")
+    items = gold()
+    with ScriptedServer(lambda q, n: items[q][2]) as good:
+        res = example("--tinyqa-model", "openai/peer", "--tinyqa-api-base", good.url, "--tinyqa-tokenizer", "local")
+    res.assert_outcomes(passed=6)
+    probe = json.loads((pytester.path / "probe.json").read_text())
+    assert probe == {"changed": [], "prefect": False, "litellm": True}
+    assert not (prefect_home / "prefect.db").exists()

@@ -5,7 +5,7 @@ import pytest
 
 from tinyqa.pytest_views import Changed, DriftView, GateView, Log, Metric, Outcome, PackView, RunView, compare_lines, section
 from tinyqa.suites import gate, qa
-from tinyqa.suites.result import Baseline, GateResult, RunResult
+from tinyqa.suites.result import Baseline, DriftDetails, GateResult, RunResult
 from tinyqa.suites.scoring import PROPORTIONS
 
 pytest_plugins = ["pytester"]
@@ -101,9 +101,9 @@ def test_one_language_of_a_multilingual_pack_reads_its_own_slice_and_check():
 
 
 def drift_outcome(changed):
-    drift = RunResult({"run_id": "d1"}, details={
-        "tokenizer": {"spec": "local"}, "unchanged": 90, "new": 0, "missing": 2, "identity_changed": [],
-        "failures": [f"{len(changed)} item(s) tokenize differently (max 0)"] if changed else [], "changed": changed})
+    drift = RunResult({"run_id": "d1"}, details=DriftDetails(
+        tokenizer={"spec": "local"}, timings={}, items=92, packs=["core_x"], unchanged=90, new=0, missing=2,
+        failures=[f"{len(changed)} item(s) tokenize differently (max 0)"] if changed else [], changed=changed))
     outcome = gated(ITEMS, lambda i: i >= 12)
     outcome.gate.drift = drift
     return outcome
@@ -125,7 +125,8 @@ def test_drift_that_did_not_run_skips_the_test_with_the_gates_reason():
     outcome.gate.drift_note = "drift skipped: no offline tokenizer known for openai/peer (pass --tokenizer)"
     with pytest.raises(pytest.skip.Exception, match=r"openai/peer \(pass --tinyqa-tokenizer\)"):
         GateView(outcome).drift
-    outcome.gate.drift = RunResult({"run_id": "d1"}, details={"tokenizer": {"spec": "x"}})
+    outcome.gate.drift = RunResult({"run_id": "d1"}, details=DriftDetails(tokenizer={"spec": "x"}, timings={},
+                                                                          items=0, packs=[]))
     with pytest.raises(pytest.skip.Exception, match="no baseline for tokenizer x"):
         DriftView(outcome)
 

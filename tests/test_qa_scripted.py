@@ -163,7 +163,7 @@ def test_bad_input_is_not_retried(prefect_harness, tmp_path, monkeypatch):
     from prefect import flow
 
     from tinyqa.errors import InputError
-    from tinyqa.flows import qa
+    from tinyqa.flows import qa, steps
 
     from tinyqa import pack
 
@@ -173,7 +173,7 @@ def test_bad_input_is_not_retried(prefect_harness, tmp_path, monkeypatch):
         attempts.append(packs)
         return pack.resolve_packs(packs)
 
-    monkeypatch.setattr(qa, "resolve_packs", counting)
+    monkeypatch.setattr(steps, "resolve_packs", counting)
 
     @flow
     def once():

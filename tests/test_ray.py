@@ -32,7 +32,7 @@ def test_nightly_on_a_two_node_ray_cluster(tmp_path, cli_env):
     pytest.importorskip("prefect_ray", reason="the `ray` extra is not installed (pip install -e '.[ray]')")
     if why := _netns():
         pytest.skip(f"a Ray cluster on loopback only: {why}")
-    from tinyqa.pack import describe_pack
+    from tinyqa.validators.croissant import describe_pack
 
     work = tmp_path / "work"
     for i in range(2):

@@ -6,6 +6,7 @@ import time
 
 import pyarrow.dataset as ds
 
+from conftest import default_sigint
 from fakeserver import ScriptedServer
 
 
@@ -24,9 +25,11 @@ def test_interrupted_run_resumes_without_asking_again(tmp_path, tinyqa_bin, cli_
     with ScriptedServer(answer) as srv:
         args = [tinyqa_bin, "run", "--model", "openai/x", "--api-base", srv.url, "--packs", "core_en",
                 "--concurrency", "2", "--no-cache", "--reports", str(reports)]
-        proc = subprocess.Popen(args, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(args, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=default_sigint)
         folder = reports / "_checkpoints"
-        while not any(len(p.read_text().splitlines()) == 11 for p in folder.glob("*.jsonl")):
+        while not (any(len(p.read_text().splitlines()) == 11 for p in folder.glob("*.jsonl"))
+                   and sum(srv.asked.values()) == 12):
             assert proc.poll() is None, proc.communicate()   # the 10 answers checkpointed, 2 requests held
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)

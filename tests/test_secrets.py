@@ -28,6 +28,10 @@ slow = pytest.mark.slow
 KEY_ENV = f"sk-tinyqa-FAKE-ENV-{secrets.token_hex(8)}"
 KEY_URL = f"sk-tinyqa-FAKE-URL-{secrets.token_hex(8)}"
 USER = "tinyqa-user"
+# A key in the api_base's query, URL-encoded (`+` and `/` in it): the provider refuses every
+# request, echoing it raw, decoded and re-encoded; the token alone is in every encoding.
+QUERY_TOKEN = f"SECRETQ{secrets.token_hex(8)}"
+QUERY_KEY = f"Q+{QUERY_TOKEN}/zz"
 ECHOED = "Who wrote Hamlet?"   # the item whose request the server refuses, echoing its credential
 
 
@@ -35,7 +39,8 @@ def needles() -> dict[str, bytes]:
     """Every form a key could be written in: as is, and inside an HTTP Basic credential."""
     return {"env key": KEY_ENV.encode(), "url key": KEY_URL.encode(),
             "url userinfo (base64)": base64.b64encode(f"{USER}:{KEY_URL}".encode()),
-            "env key prefix": KEY_ENV[:-8].encode(), "url key prefix": KEY_URL[:-8].encode()}
+            "env key prefix": KEY_ENV[:-8].encode(), "url key prefix": KEY_URL[:-8].encode(),
+            "url query key (any encoding)": QUERY_TOKEN.encode()}
 
 
 def scan(root: Path) -> list[str]:
@@ -47,7 +52,7 @@ def scan(root: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """Both runs and the exports done; everything they wrote lies under `root`."""
-    from tinyqa.pack import describe_pack
+    from tinyqa.validators.croissant import describe_pack
 
     root = tmp_path_factory.mktemp("secrets")
     pack = describe_pack(write_pack(root / "packs" / "mini", MINI)).path
@@ -77,14 +82,26 @@ def world(tmp_path_factory):
                               capture_output=True, text=True, timeout=300)
 
     with ScriptedServer(answer) as srv:
-        common = ["--model", "openai/x", "--packs", str(pack), "--reports", str(root / "reports")]
+        # On Prefect (its temporary API): what Prefect records is scanned too.
+        common = ["--model", "openai/x", "--packs", str(pack), "--reports", str(root / "reports"), "--prefect"]
         by_env = run("run", "--api-base", srv.url, *common, extra_env={"OPENAI_API_KEY": KEY_ENV})
         with_userinfo = srv.url.replace("http://", f"http://{USER}:{KEY_URL}@")
         by_url = run("run", "--api-base", with_userinfo, *common)
+    from urllib.parse import quote, quote_plus
+
+    def refuse(q, n):   # echoes the key as providers do: as sent, decoded, re-encoded, in a URL
+        msg = (f"invalid key {quote(QUERY_KEY, safe='')} ({QUERY_KEY}, {quote_plus(QUERY_KEY)}) "
+               f"for {srv_q.url}?key={quote(QUERY_KEY, safe='')}")
+        return Fault(401, body=json.dumps({"error": {"message": msg, "type": "invalid_request_error"}}).encode())
+
+    with ScriptedServer(refuse) as srv_q:
+        by_query = run("run", "--api-base", f"{srv_q.url}?key={quote(QUERY_KEY, safe='')}", "--model", "openai/x",
+                       "--packs", str(pack), "--reports", str(root / "reports-query"))
     exports = [run("export", str(pack), "--format", fmt, "--out", str(root / "exports" / fmt),
                    extra_env={"OPENAI_API_KEY": KEY_ENV})
                for fmt in ("csv", "promptfoo", "langsmith")]
-    return {"root": root, "url": srv.url, "requests": srv.requests, "runs": [by_env, by_url], "exports": exports}
+    return {"root": root, "url": srv.url, "requests": srv.requests, "runs": [by_env, by_url], "exports": exports,
+            "by_query": by_query}
 
 
 @slow
@@ -106,6 +123,17 @@ def test_the_runs_used_the_keys_and_recorded_the_refusal(world):
 
 
 @slow
+def test_a_key_in_the_api_base_query_is_redacted_in_every_encoding(world):
+    """The provider refused every request of the third run, echoing the query's key: the run
+    stops (exit 3) saying why, with the key masked; no file (reports, cache, Prefect's
+    database with its state messages and events) and no output holds it (the scan above)."""
+    res = world["by_query"]
+    assert res.returncode == 3 and "refused every request" in res.stderr, res.stderr
+    assert "invalid key ***" in res.stderr and QUERY_TOKEN not in res.stdout + res.stderr
+    assert [hit for hit in scan(world["root"]) if "query" in hit] == []
+
+
+@slow
 def test_runs_table_records_api_base_without_credentials(world):
     runs = ds.dataset(world["root"] / "reports" / "runs", partitioning="hive").to_table().to_pylist()
     assert len(runs) == (2 if world["runs"][1].returncode == 3 else 1)
@@ -119,7 +147,7 @@ def test_no_report_cache_export_or_output_holds_a_key(world):
     assert list((root / "exports").rglob("*.*")), "no export was written"
     leaks = [hit for hit in scan(root) if not hit.startswith(str(root / "prefect"))]
     assert leaks == []
-    for r in [*world["runs"], *world["exports"]]:
+    for r in [*world["runs"], world["by_query"], *world["exports"]]:
         for name, needle in needles().items():
             assert needle.decode() not in r.stdout + r.stderr, name
 

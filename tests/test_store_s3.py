@@ -7,6 +7,7 @@ store, `nightly` on a Dask scheduler with two `dask worker` processes, `runs`, `
 `compare`, `report`) against
 `s3://bucket/prefix`; pyarrow and DuckDB read the same store; and no credential is written
 anywhere: the bucket, the cache, Prefect's home, the dashboard, the output."""
+import contextlib
 import json
 import os
 import secrets
@@ -22,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from clusters import dask_cluster, s3_server
-from conftest import GOLD, MINI, write_pack
+from conftest import GOLD, MINI, default_sigint, write_pack
 from fakeserver import ScriptedServer
 from test_store_fs import WRITER   # the same writers as on a local store
 
@@ -145,7 +146,7 @@ def test_commands_against_an_s3_store(s3, tmp_path, tinyqa_bin, cli_env, prefect
     import pyarrow.fs as pafs
     import pyarrow.parquet as pq
 
-    from tinyqa.pack import describe_pack
+    from tinyqa.validators.croissant import describe_pack
     from tinyqa.reports import store
 
     bucket = _bucket(s3)
@@ -176,7 +177,7 @@ def test_commands_against_an_s3_store(s3, tmp_path, tinyqa_bin, cli_env, prefect
         # run, interrupted after two answers (the checkpoint lives in the cache: S3 does not append)
         proc = subprocess.Popen([tinyqa_bin, "run", "--model", "openai/x", "--api-base", srv.url, "--packs", "mini",
                                  "--concurrency", "1", "--no-cache", "--reports", url], cwd=work, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
         checkpoints = tmp_path / "cache" / "checkpoints"
         while not any(len(p.read_text().splitlines()) == 3 for p in checkpoints.rglob("*.jsonl")):
             assert proc.poll() is None, proc.communicate()
@@ -237,3 +238,54 @@ def test_commands_against_an_s3_store(s3, tmp_path, tinyqa_bin, cli_env, prefect
     assert list((tmp_path / "cache").rglob("*")), "nothing was written to the cache"
     assert _scan(_files(tmp_path / "cache", tmp_path / "home", tmp_path / "tmp", work, prefect_home)) == []
     assert _scan(outputs) == []
+
+
+def test_a_store_that_stops_answering_mid_run_ends_it_in_one_line_with_its_answers_kept(tmp_path, tinyqa_bin,
+                                                                                       cli_env, mini_pack):
+    """The S3 server stops answering while the model answers (SIGSTOP: connections hang, as a
+    store gone behind a dead route does): the run ends after the store's timeout with one line
+    and exit 3, not blocked in fsspec; its answers stay in the checkpoint, and `--resume`
+    writes the run once the store is back, asking nothing again."""
+    from clusters import free_port, start, stop, wait_port
+
+    env = {k: v for k, v in cli_env.items() if not k.startswith("AWS_")}
+    env.update(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_DEFAULT_REGION="us-east-1")
+    port = free_port()
+    moto = start([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                 tmp_path / "moto.log", env=env)
+    try:
+        wait_port(port, moto)
+        env.update(AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", TINYQA_STORE_TIMEOUT_S="5",
+                   AWS_MAX_ATTEMPTS="1", AWS_RETRY_MODE="standard")
+        bucket = _bucket(env)
+        url = f"s3://{bucket}/reports"
+        questions = 4
+
+        def answer(q, n):
+            if sum(srv.asked.values()) == questions:   # the last answer: the store goes away
+                os.kill(moto.pid, signal.SIGSTOP)
+            return GOLD[q]
+
+        with ScriptedServer(answer) as srv:
+            started = time.monotonic()
+            res = subprocess.run([tinyqa_bin, "run", "--model", "openai/x", "--api-base", srv.url, "--packs",
+                                  str(mini_pack), "--no-cache", "--reports", url], env=env, capture_output=True,
+                                 text=True, timeout=300)
+            took = time.monotonic() - started
+            lines = [line for line in res.stderr.splitlines() if line.strip()]
+            assert res.returncode == 3, res.stderr
+            assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
+            assert "did not answer within 5 s" in lines[0] and "its answers are kept" in lines[0], lines[0]
+            run_id = lines[0].split("--resume ")[1].split()[0].rstrip("`")
+            print(f"the run ended {took:.1f} s after it started")
+            os.kill(moto.pid, signal.SIGCONT)
+            asked = sum(srv.asked.values())
+            resumed = subprocess.run([tinyqa_bin, "run", "--resume", run_id, "--reports", url], env=env,
+                                     capture_output=True, text=True, timeout=300)
+            assert resumed.returncode == 0, resumed.stderr
+            assert sum(srv.asked.values()) == asked                  # every answer came from the checkpoint
+        assert [k for k in _objects(env, bucket) if "/runs/" in k and run_id in k]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(moto.pid, signal.SIGCONT)
+        stop([moto])

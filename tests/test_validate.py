@@ -4,7 +4,7 @@ import subprocess
 import pytest
 
 from conftest import MINI, write_pack
-from tinyqa.pack import describe_pack
+from tinyqa.validators.croissant import describe_pack
 
 
 def _broken(root):

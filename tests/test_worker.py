@@ -1,6 +1,7 @@
 """The warm worker (tinyqa/worker.py): the next command reuses it, with its own environment
 and keys, on its own terminal, with its own exit code; the worker keeps no key, serves only
-the code it imported, and leaves when idle with nothing left running."""
+the code it imported, leaves when idle with nothing left running, and its Prefect API takes
+only its own credential."""
 import os
 import subprocess
 import time
@@ -62,6 +63,14 @@ def test_the_next_command_runs_warm_with_its_own_keys_and_exit_code(tinyqa_bin, 
         assert "served by the warm worker" in floor.stderr and floor.returncode == 1
         assert bad.returncode == 2 and "unknown pack 'no_such_pack'" in bad.stderr and "Traceback" not in bad.stderr
 
+        # A Prefect API the worker keeps takes its own credential only (another local user's request: 401).
+        for api in [p for p in processes_of(env) if b"uvicorn" in Path(f"/proc/{p}/cmdline").read_bytes()]:
+            assert b"PREFECT_SERVER_API_AUTH_STRING=tinyqa:" in Path(f"/proc/{api}/environ").read_bytes()
+            argv = Path(f"/proc/{api}/cmdline").read_bytes().split(b"\0")
+            port = int(argv[argv.index(b"--port") + 1])
+            assert _status(f"http://127.0.0.1:{port}/api/flows/filter") == 401
+            assert _status(f"http://127.0.0.1:{port}/api/health", post=False) == 200
+
         # The worker itself never held a key: not in its environment, not in its log.
         environ = Path(f"/proc/{pid}/environ").read_bytes()
         assert b"OPENAI_API_KEY" not in environ and b"sk-" not in environ
@@ -69,6 +78,19 @@ def test_the_next_command_runs_warm_with_its_own_keys_and_exit_code(tinyqa_bin, 
     wait_for(lambda: not processes_of(env), "the idle worker or its Prefect API is still running")
     logs = list(Path(env["TINYQA_CACHE_DIR"]).rglob("*.log")) + list(Path("/tmp").glob(f"tinyqa-{os.getuid()}/*.log"))
     assert not any(b"sk-" in p.read_bytes() for p in logs)
+
+
+def _status(url: str, post: bool = True) -> int:
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(url, data=b"{}" if post else None, method="POST" if post else "GET",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
 
 
 def test_off_unless_asked_and_in_ci(tinyqa_bin, cli_env, tmp_path):

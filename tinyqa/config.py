@@ -45,7 +45,7 @@ class NightlySettings(BaseModel):
     models: list[str] | None = None
     packs: list[str] | None = None
     lmeval_tasks: list[str] | None = None
-    lmeval_backend: str | None = None       # default local-chat-completions; hf for log-likelihood tasks
+    lmeval_backend: str | None = None       # default suites/lmeval.DEFAULT_BACKEND; hf for log-likelihood tasks
     lmeval_datasets: str | None = None      # a dataset mirror folder (default $TINYQA_DATASETS)
     lmeval_limit: float | None = Field(default=None, gt=0)
 
@@ -116,3 +116,34 @@ def model_settings(model: str, folder: Path | None = None) -> dict:
     cfg, _ = load(folder)
     settings = cfg.models.get(model)
     return settings.model_dump(exclude_none=True) if settings else {}
+
+
+class NightlyPlan(BaseModel):
+    """What a nightly runs, every default resolved (`nightly_plan`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    models: list[str]
+    packs: list[str]
+    lmeval_tasks: list[str]
+    lmeval_backend: str | None        # None: lm-eval's default backend (suites/lmeval.DEFAULT_BACKEND)
+    lmeval_datasets: str | None
+    lmeval_limit: float | None
+
+
+def nightly_plan(models: list[str] | None = None, packs: list[str] | None = None,
+                 lmeval_tasks: list[str] | None = None, lmeval_backend: str | None = None,
+                 lmeval_datasets: str | None = None, lmeval_limit: float | None = None,
+                 folder: Path | None = None) -> NightlyPlan:
+    """The one place the nightly's defaults live: each setting given, else [nightly] of
+    tinyqa.toml, else the default (models: local; packs: every shipped pack; lm-eval tasks:
+    none; datasets: $TINYQA_DATASETS). The `tinyqa nightly` command and the deployment's flow
+    both resolve theirs here."""
+    from tinyqa.pack import shipped_ids
+
+    cfg = load(folder)[0].nightly
+    return NightlyPlan(models=models or cfg.models or ["local"], packs=packs or cfg.packs or shipped_ids(),
+                       lmeval_tasks=lmeval_tasks if lmeval_tasks is not None else cfg.lmeval_tasks or [],
+                       lmeval_backend=lmeval_backend or cfg.lmeval_backend,
+                       lmeval_datasets=lmeval_datasets or cfg.lmeval_datasets or os.environ.get("TINYQA_DATASETS") or None,
+                       lmeval_limit=lmeval_limit or cfg.lmeval_limit)

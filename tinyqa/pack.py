@@ -11,16 +11,26 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from tinyqa.errors import InputError
-from tinyqa.files import write_atomic
 
 CONTENT_FIELDS = ("text", "label", "aliases", "context", "tags", "lang")
 PACK_ID = re.compile(r"[a-z0-9][a-z0-9_-]*")
 BCP47 = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
 DATA_FILE = "data.jsonl"
 MAX_LINE = 64 * 1024  # bytes; an item is a few hundred
+MULTILINE = ("text", "context")   # fields that may hold a tab or a line break; no field holds another control character
+
+
+def _printable(value: str, allow: str = "") -> str:
+    """`value`, or a ValueError naming its first control character (ESC, a C1 control, ...):
+    a pack's text reaches terminals and reports, where those act instead of showing."""
+    from tinyqa.text import control_char, describe_char
+
+    if (ch := control_char(value, allow)) is not None:
+        raise ValueError(f"contains the control character {describe_char(ch)}")
+    return value
 
 
 class Tags(BaseModel):
@@ -28,6 +38,13 @@ class Tags(BaseModel):
 
     category: str = Field(min_length=1)
     difficulty: Literal["easy", "medium", "hard"]
+
+    @model_validator(mode="after")
+    def _no_control(self) -> Tags:
+        for key, value in [("category", self.category), *(self.model_extra or {}).items()]:
+            for s in ([key] if isinstance(key, str) else []) + ([value] if isinstance(value, str) else []):
+                _printable(s)
+        return self
 
 
 class Provenance(BaseModel):
@@ -52,6 +69,18 @@ class Item(BaseModel):
     lang: str = Field(pattern=BCP47)
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     provenance: Provenance | None = None
+
+    @field_validator("text", "label", "context", "lang")
+    @classmethod
+    def _no_control(cls, value: str, info: ValidationInfo) -> str:
+        return _printable(value, "\t\n" if info.field_name in MULTILINE else "")
+
+    @field_validator("aliases")
+    @classmethod
+    def _no_control_in_aliases(cls, aliases: list[str]) -> list[str]:
+        for a in aliases:
+            _printable(a)
+        return aliases
 
     @field_validator("context")
     @classmethod
@@ -216,17 +245,3 @@ def locate_packs(spec: str | list[str]) -> list[Path]:
 def resolve_packs(spec: str | list[str]) -> list[Pack]:
     """Pack ids (shipped) or pack folder paths, comma-separated or as a list, loaded."""
     return [load_pack(folder) for folder in locate_packs(spec)]
-
-
-def describe_pack(path: Path) -> Pack:
-    """Fill in ids and sha256 of every item, rewrite data.jsonl atomically, then croissant.json."""
-    from tinyqa.validators import croissant
-
-    pack = load_pack(path, check_ids=False)
-    data = pack.path / DATA_FILE
-    text = "".join(item_line(i) + "\n" for i in pack.items)
-    if data.read_text(encoding="utf-8") != text:
-        write_atomic(data, text)
-    pack = load_pack(pack.path)
-    croissant.write(pack)
-    return pack

@@ -1,5 +1,6 @@
 """Where a command's time goes: `TINYQA_PROFILE=1 tinyqa …` prints, on exit, the seconds
-from the process's start to each phase (first time reached), to stderr."""
+from the process's start to each phase (first time reached), to stderr, then whether Prefect
+and LiteLLM were imported (`imported: prefect no, litellm yes`)."""
 from __future__ import annotations
 
 import os
@@ -51,3 +52,5 @@ def report() -> None:
         width = max(map(len, _marks))
         for name, t in _marks.items():
             print(f"tinyqa profile: {name:<{width}} {t:6.2f} s", file=sys.stderr)
+        loaded = ", ".join(f"{m} {'yes' if m in sys.modules else 'no'}" for m in ("prefect", "litellm"))
+        print(f"tinyqa profile: imported: {loaded}", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""The Prefect API a command's flows report to.
+"""The Prefect API a command's flows report to, when it runs flows (tinyqa/orchestration.py:
+a Prefect API configured, or `--prefect`).
 
 Where Prefect is configured with an API URL (PREFECT_API_URL, a profile, prefect.toml: a
 `prefect server start`, Prefect Cloud), that server. Otherwise a temporary API server of the
@@ -15,13 +16,15 @@ import atexit
 import contextlib
 import importlib.util
 import os
+import secrets
 import sys
-import tomllib
 from pathlib import Path
 
+from tinyqa import orchestration
 from tinyqa.servers import ChildServer
 
 _server: ChildServer | None = None
+_auth: str | None = None   # the Basic credential the temporary server takes (user:secret)
 _settings = contextlib.ExitStack()
 
 
@@ -31,17 +34,7 @@ def _configured_url() -> str | None:
     return get_current_settings().api.url
 
 
-def _profile_url() -> str | None:
-    """PREFECT_API_URL of the active Prefect profile (what `prefect config set` and `prefect
-    cloud login` write), read without importing Prefect."""
-    home = Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser()
-    path = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml").expanduser()
-    try:
-        profiles = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    active = os.environ.get("PREFECT_PROFILE") or profiles.get("active", "ephemeral")
-    return profiles.get("profiles", {}).get(active, {}).get("PREFECT_API_URL")
+_profile_url = orchestration.profile_url
 
 
 def _command(port: int) -> list[str]:
@@ -53,13 +46,19 @@ def _command(port: int) -> list[str]:
             "--log-level", "error", "--lifespan", "on"]
 
 
-def server() -> ChildServer:
+def server(auth: str | None = None) -> ChildServer:
     """The temporary API server, not yet started: Prefect's app with the environment of its
-    ephemeral server, its database in PREFECT_HOME."""
+    ephemeral server, its database in PREFECT_HOME. It takes only requests with the Basic
+    credential `auth` (`user:secret`; default a random one, kept for `wait_ready` and `adopt`
+    in this process and its forks), its health check excepted: another local user's requests
+    are refused."""
+    global _auth
+    _auth = auth = auth or f"tinyqa:{secrets.token_urlsafe(32)}"
     # Prefect makes its home without parents and then cannot open its database: a CI's
     # PREFECT_HOME (…/.cache/prefect) may be the first folder of its path to exist.
     Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser().mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, PREFECT_UI_ENABLED="0", PREFECT__SERVER_EPHEMERAL="1", PREFECT__SERVER_FINAL="1")
+    env = dict(os.environ, PREFECT_UI_ENABLED="0", PREFECT__SERVER_EPHEMERAL="1", PREFECT__SERVER_FINAL="1",
+               PREFECT_SERVER_API_AUTH_STRING=auth)
     return ChildServer("Prefect's temporary API server", _command, "/api/health", env)
 
 
@@ -82,7 +81,7 @@ def wait_ready() -> None:
     PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS."""
     if _server is None:
         return
-    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, get_current_settings, temporary_settings
 
     settings = get_current_settings()
     if settings.api.url or not settings.server.ephemeral.enabled:
@@ -93,18 +92,22 @@ def wait_ready() -> None:
                             "PREFECT_API_URL to a running server")
     url = _server.url + "/api"
     os.environ["PREFECT_API_URL"] = url
-    _settings.enter_context(temporary_settings(updates={PREFECT_API_URL: url}))
+    os.environ["PREFECT_API_AUTH_STRING"] = _auth   # this process's and the processes it starts
+    _settings.enter_context(temporary_settings(updates={PREFECT_API_URL: url, PREFECT_API_AUTH_STRING: _auth}))
 
 
 _adopted: str | None = None
 
 
-def adopt(url: str) -> None:
-    """Report to the temporary server of another process (a warm worker's), as if it were
-    this command's own: nothing to start, nothing to stop."""
+def adopt(url: str, auth: str | None = None) -> None:
+    """Report to the temporary server of another process (a warm worker's, which forked this
+    one), as if it were this command's own: nothing to start, nothing to stop; `auth` is its
+    Basic credential (default: the one the forking process's `server()` made)."""
     global _adopted
     _adopted = url
     os.environ["PREFECT_API_URL"] = url
+    if auth or _auth:
+        os.environ["PREFECT_API_AUTH_STRING"] = auth or _auth
 
 
 def temporary() -> bool:

@@ -1,6 +1,8 @@
-"""The pytest plugin's one flow run a session: its settings (the --tinyqa-* options over the
+"""The pytest plugin's one run a session: its settings (the --tinyqa-* options over the
 [pytest] table of tinyqa.toml), the packs its selected tinyqa tests read, and the run itself,
-through the flows and the start-up the `tinyqa` commands use.
+through the operations the `tinyqa` commands call (tinyqa/api.py): in process, or as flows on
+a Prefect API the user configured; never a server of its own, never a change to the
+environment of pytest's process.
 
 A session runs one gate when a selected test reads `tinyqa_gate` or `tinyqa_pack` (the gate's
 QA run serves `tinyqa_run` too), else one tiny QA run, over the union of the selected tests'
@@ -141,10 +143,18 @@ def wanted(items: list[pytest.Item], default: tuple[str, ...]) -> tuple[list[str
 # --- the run ----------------------------------------------------------------------------------
 
 def run(session: pytest.Session):
-    """The session's one gate or tiny QA run, as an Outcome for the views."""
-    from tinyqa import runinfo, startup
+    """The session's one gate or tiny QA run (tinyqa/api.py), as an Outcome for the views: on
+    the configured Prefect API if there is one, else in this process; no server started and
+    the process's environment as it was (the offline defaults only for the run's length)."""
+    from tinyqa import offline
+
+    with offline.scoped():
+        return _run(session)
+
+
+def _run(session: pytest.Session):
+    from tinyqa import api, runinfo
     from tinyqa.pytest_views import Outcome
-    from tinyqa.suites.templates import DEFAULT
 
     s = settings(session.config)
     packs, gate = wanted(session.items, s.packs)
@@ -152,30 +162,16 @@ def run(session: pytest.Session):
         pytest.fail("tinyqa: error: no model: pass --tinyqa-model (and --tinyqa-api-base for a server of your own), "
                     "or set model under [pytest] in tinyqa.toml", pytrace=False)
 
-    def start():
-        startup.check_run_inputs(s.model, packs, s.api_base, DEFAULT)
-        if gate:
-            from tinyqa.suites import gate as gate_suite
-
-            gate_suite.thresholds()
-            if s.baseline:
-                gate_suite.load_baseline(Path(s.baseline))
-        startup.start_flows(session.config.get_verbosity() >= 2, s.model, s.api_base)
-
-    _input(start)
+    verbose = session.config.get_verbosity() >= 2
     if gate:
-        from tinyqa.flows.gate import gate as gate_flow
-
-        result = _input(lambda: gate_flow(model=s.model, packs=packs, baseline=s.baseline,
-                                          api_base=runinfo.hidden(s.api_base), tokenizer=s.tokenizer,
-                                          drift_baseline=s.drift_baseline,
-                                          use_cache=s.use_cache, reports=s.reports))
+        result = _input(lambda: api.gate(model=s.model, packs=packs, baseline=s.baseline, api_base=s.api_base,
+                                         tokenizer=s.tokenizer, drift_baseline=s.drift_baseline,
+                                         use_cache=s.use_cache, reports=s.reports, verbose=verbose,
+                                         own_process=False))
         outcome = Outcome(s.model, result.qa[0], result)
     else:
-        from tinyqa.flows.qa import qa_run
-
-        result = _input(lambda: qa_run(model=s.model, packs=packs, api_base=runinfo.hidden(s.api_base),
-                                       use_cache=s.use_cache, reports=s.reports))
+        result = _input(lambda: api.run(model=s.model, packs=packs, api_base=s.api_base, use_cache=s.use_cache,
+                                        reports=s.reports, verbose=verbose, own_process=False))
         outcome = Outcome(s.model, result)
     errored = [r for r in outcome.run.items if r["error"] is not None]
     if errored:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tinyqa.suites.result import DRIFT, DROP, Check, GateResult, RunResult
+from tinyqa.suites.result import DRIFT, DROP, Check, DriftDetails, GateResult, RunResult
 from tinyqa.suites.scoring import PROPORTIONS, SCORERS
 
 MAX_ITEMS = 50   # flipped, wrong or drifted items listed per pack in a failure's report
@@ -117,7 +117,7 @@ class Changed(int):
     drift: DriftView
 
     def __new__(cls, drift: DriftView) -> Changed:
-        self = super().__new__(cls, len(drift.details["changed"]))
+        self = super().__new__(cls, len(drift.details.changed))
         self.drift = drift
         return self
 
@@ -244,15 +244,15 @@ class DriftView:
             notice = (outcome.gate.drift_note if outcome.gate else None) or "drift skipped"
             pytest.skip(notice.replace("(pass --tokenizer)", "(pass --tinyqa-tokenizer)"))
         self.result: RunResult = drift
-        self.details = drift.details
-        if "changed" not in self.details:
+        self.details: DriftDetails = drift.details
+        if not self.details.compared:
             pytest.skip(f"drift: no baseline for tokenizer {self.tokenizer}; fingerprinted only")
         if log is not None:
             log.drift = self
 
     @property
     def tokenizer(self) -> str:
-        return self.details["tokenizer"]["spec"]
+        return self.details.tokenizer["spec"]
 
     @property
     def changed(self) -> Changed:
@@ -260,7 +260,7 @@ class DriftView:
 
     @property
     def identity_changed(self) -> list[dict]:
-        return self.details["identity_changed"]
+        return self.details.identity_changed
 
     @property
     def passed(self) -> bool:
@@ -268,10 +268,10 @@ class DriftView:
 
     def lines(self) -> list[str]:
         d = self.details
-        out = [f"drift of tokenizer {self.tokenizer}: {len(d['changed'])} changed, {d['unchanged']} unchanged, "
-               f"{d['new']} new, {d['missing']} missing", *(f"  {f}" for f in d.get("failures", []))]
-        out += [f"  identity changed: {x['part']}: {x['old'] or '-'} → {x['new'] or '-'}" for x in d["identity_changed"]]
-        for x in d["changed"][:MAX_ITEMS]:
+        out = [f"drift of tokenizer {self.tokenizer}: {len(d.changed)} changed, {d.unchanged} unchanged, "
+               f"{d.new} new, {d.missing} missing", *(f"  {f}" for f in d.failures)]
+        out += [f"  identity changed: {x['part']}: {x['old'] or '-'} → {x['new'] or '-'}" for x in d.identity_changed]
+        for x in d.changed[:MAX_ITEMS]:
             for part in x["parts"]:
                 out.append(f"  changed {x['pack_id']}/{x['item_id']} [{x['lang']}] {part}: "
                            f"{'|'.join(x['old'][part])} → {'|'.join(x['new'][part])}")

@@ -1,6 +1,8 @@
-"""The warm worker: for repeated local runs, a process that has already imported LiteLLM,
-Prefect and the flows and keeps a Prefect API running, so that the next `tinyqa run`, `smoke`
-or `gate` asks its first question within a second instead of after the imports.
+"""The warm worker: for repeated local runs, a process that has already imported LiteLLM and
+what a command runs, so that the next `tinyqa run`, `smoke` or `gate` asks its first question
+within a second instead of after the imports. It serves a command handed to it as a callable
+(`serve(..., command=...)`; the command line's is tinyqa/worker_cli.py): it never imports the
+command line.
 
 How a command uses it (`handle`): it connects to the worker's Unix socket, hands over its
 terminal (its stdin, stdout and stderr, passed as file descriptors), its arguments, working
@@ -14,7 +16,7 @@ command exactly as `tinyqa` would, and exits. The guarantees:
   after the tinyqa files' sizes and times, the interpreter and the installed packages);
   changed code gets a new worker, and the old one leaves when idle;
 - nothing is left running: a worker leaves after `TINYQA_WORKER_IDLE` seconds without a
-  command (default 600), stopping its Prefect API;
+  command (default 600);
 - asked for: `TINYQA_WORKER=1` turns it on (a command otherwise leaves nothing running when
   it exits), and it stays off in CI (`CI` set). With no worker running, a command runs as
   usual and starts one on its way out.
@@ -36,14 +38,58 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 COMMANDS = ("run", "smoke", "gate")
 IDLE_S = 600.0
 # Environment variables whose values are credentials: a worker runs without them.
 _SECRET_VAR = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|CREDENTIALS?)$", re.IGNORECASE)
-_PACKAGES = ("tinyqa", "tinyqa.flows", "tinyqa.suites", "tinyqa.models", "tinyqa.reports",
+_PACKAGES = ("tinyqa", "tinyqa.cli", "tinyqa.flows", "tinyqa.suites", "tinyqa.models", "tinyqa.reports",
              "tinyqa.validators", "tinyqa.generators")
+
+
+# More credentials a worker runs without: *_PASSWD, *_AUTH_STRING (PREFECT_API_AUTH_STRING),
+# *_AUTH, private keys, cookies, and any variable holding a URL with user:pass@ in it.
+_MORE_SECRET_VAR = re.compile(r"(PASSWD|AUTH|AUTH_STRING|PRIVATE|COOKIE)$", re.IGNORECASE)
+_URL_CREDENTIALS = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s@]*:[^/\s@]*@", re.IGNORECASE)
+
+
+class UnsafeFolder(Exception):
+    """The worker's folder is not this user's own: no worker is used."""
+
+
+def secret_env(name: str, value: str) -> bool:
+    """Whether an environment variable holds a credential: named like one, or a URL with a
+    password in it (DATABASE_URL=postgres://user:pass@host, HTTPS_PROXY=http://u:p@proxy)."""
+    return bool(_SECRET_VAR.search(name) or _MORE_SECRET_VAR.search(name) or _URL_CREDENTIALS.search(value))
+
+
+def worker_env(env=os.environ) -> dict[str, str]:
+    """The environment a worker starts with: the caller's, less every credential."""
+    return {k: v for k, v in env.items() if not secret_env(k, v)}
+
+
+def private_folder(folder: Path) -> Path:
+    """`folder`, made (0700) if absent, once it is a real folder of this user's that no one
+    else can write to; UnsafeFolder (with the one line to print) otherwise. In a shared
+    temporary folder another user could create it first and read or replace the sockets."""
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=0o700, parents=True)
+    st = os.lstat(folder)
+    import stat
+
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafeFolder(f"tinyqa: the warm worker's folder {folder} is not a folder (a link?): running without it")
+    if st.st_uid != os.getuid():
+        raise UnsafeFolder(f"tinyqa: the warm worker's folder {folder} belongs to another user (uid {st.st_uid}): "
+                           "running without it")
+    if st.st_mode & 0o077:
+        if st.st_mode & 0o022:
+            raise UnsafeFolder(f"tinyqa: the warm worker's folder {folder} is writable by others "
+                               f"(mode {stat.S_IMODE(st.st_mode):o}): running without it")
+        folder.chmod(0o700)
+    return folder
 
 
 def enabled(argv: list[str], env=os.environ) -> bool:
@@ -86,9 +132,7 @@ def socket_path(k: str) -> Path:
     folder = cache_dir() / "worker"
     if len(str(folder)) > 80:
         folder = Path(tempfile.gettempdir()) / f"tinyqa-{os.getuid()}"
-    folder.mkdir(parents=True, exist_ok=True)
-    folder.chmod(0o700)
-    return folder / f"{k}.sock"
+    return private_folder(folder) / f"{k}.sock"
 
 
 # --- messages: a 4-byte length, then JSON -----------------------------------------------------
@@ -118,18 +162,22 @@ def _recv(sock: socket.socket, with_fds: int = 0) -> tuple[dict | None, list[int
 
 # --- the client: a `tinyqa` command ---------------------------------------------------------
 
-def handle(argv: list[str]) -> int | None:
+def handle(argv: list[str], serve_module: str) -> int | None:
     """Run the command on a warm worker and return its exit code; None when it runs here (no
-    worker, or not enabled)."""
+    worker, or not enabled: then `python -m SERVE_MODULE SOCKET` starts one on the way out)."""
     if not enabled(argv):
         return None
-    path = socket_path(key())
+    try:
+        path = socket_path(key())
+    except UnsafeFolder as e:
+        print(e, file=sys.stderr)
+        return None
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(str(path))
     except OSError:
         sock.close()
-        _spawn_on_exit(path)
+        _spawn_on_exit(path, serve_module)
         return None
     from tinyqa import phases
 
@@ -151,17 +199,17 @@ def handle(argv: list[str]) -> int | None:
     return done["exit"]
 
 
-def _spawn_on_exit(path: Path) -> None:
+def _spawn_on_exit(path: Path, serve_module: str) -> None:
     """Start a worker for the next command once this one has finished (its start-up then costs
     this command nothing)."""
     import atexit
 
     # The environment as the command found it (the command changes it: its own Prefect API).
-    env = {k: v for k, v in os.environ.items() if not _SECRET_VAR.search(k)}
+    env = worker_env()
 
     def spawn() -> None:
         with open(path.with_suffix(".log"), "ab") as log:
-            subprocess.Popen([sys.executable, "-m", "tinyqa.worker", str(path)], env=env, stdin=subprocess.DEVNULL,
+            subprocess.Popen([sys.executable, "-m", serve_module, str(path)], env=env, stdin=subprocess.DEVNULL,
                              stdout=log, stderr=log, start_new_session=True, close_fds=True)
 
     atexit.register(spawn)
@@ -169,9 +217,11 @@ def _spawn_on_exit(path: Path) -> None:
 
 # --- the worker -----------------------------------------------------------------------------
 
-def serve(path: Path, idle: float) -> None:
-    """Bind the socket (or leave, if another worker has it), warm up, then fork a child per
-    command until `idle` seconds pass without one."""
+def serve(path: Path, idle: float, command: Callable[[list[str]], None],
+          warm_up: Callable[[], None] | None = None) -> None:
+    """Bind the socket (or leave, if another worker has it), warm up (`warm_up()`: import what
+    a command imports), then fork a child per command, which runs `command(argv)`, until `idle`
+    seconds pass without one. The command is handed in: the worker knows no command line."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         listener.bind(str(path))
@@ -186,7 +236,8 @@ def serve(path: Path, idle: float) -> None:
         finally:
             probe.close()
     listener.listen(16)
-    server = _warm_up()
+    if warm_up is not None:
+        warm_up()
     running: dict[int, socket.socket] = {}
     last = time.monotonic()
     try:
@@ -194,7 +245,7 @@ def serve(path: Path, idle: float) -> None:
             ready, _, _ = select.select([listener], [], [], 0.05)
             if ready:
                 conn, _ = listener.accept()
-                pid = _start(conn, listener, server)
+                pid = _start(conn, listener, command)
                 if pid:
                     running[pid] = conn
             for pid in list(running):
@@ -208,27 +259,9 @@ def serve(path: Path, idle: float) -> None:
     finally:
         listener.close()
         path.unlink(missing_ok=True)
-        if server is not None:
-            server.stop()
 
 
-def _warm_up():
-    """Import what a command imports, and start a Prefect API unless one is configured."""
-    from tinyqa import cli, prefect_api  # noqa: F401
-    from tinyqa.flows import gate, qa  # noqa: F401
-    from tinyqa.models import llm
-
-    llm.preload()
-    if os.environ.get("PREFECT_API_URL") or prefect_api._profile_url():
-        return None
-    from prefect.settings import get_current_settings
-
-    server = prefect_api.server().start()
-    server.wait_ready(get_current_settings().server.ephemeral.startup_timeout_seconds)
-    return server
-
-
-def _start(conn: socket.socket, listener: socket.socket, server) -> int | None:
+def _start(conn: socket.socket, listener: socket.socket, command: Callable[[list[str]], None]) -> int | None:
     """Receive a command and fork its child; the child never returns from here."""
     request, fds = _recv(conn, with_fds=3)
     if request is None or len(fds) != 3:
@@ -245,10 +278,10 @@ def _start(conn: socket.socket, listener: socket.socket, server) -> int | None:
         return pid
     listener.close()
     conn.close()
-    _run_child(request, fds, server.url + "/api" if server else None)
+    _run_child(request, fds, command)
 
 
-def _run_child(request: dict, fds: list[int], api_url: str | None) -> None:  # pragma: no cover - a child
+def _run_child(request: dict, fds: list[int], command: Callable[[list[str]], None]) -> None:  # pragma: no cover - a child
     code = 1
     try:
         for target, fd in enumerate(fds):
@@ -260,21 +293,19 @@ def _run_child(request: dict, fds: list[int], api_url: str | None) -> None:  # p
         os.environ.pop("TINYQA_WORKER", None)
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
-        from tinyqa import cli, phases, prefect_api
+        from tinyqa import phases
 
         phases.restart(time.time() - request["started_at"])   # from the caller's start
         phases.mark("served by the warm worker")
-        if api_url and not os.environ.get("PREFECT_API_URL") and not prefect_api._profile_url():
-            prefect_api.adopt(api_url)
-        import prefect.context
-        import prefect.logging.configuration
+        if "prefect" in sys.modules:   # imported by the warm-up: the caller's settings, not the worker's
+            import prefect.context
+            import prefect.logging.configuration
 
-        prefect.context.refresh_global_settings_context()   # the caller's settings, not the worker's
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if {"-v", "--verbose"} & set(request["argv"])
-                              else "WARNING")
-        prefect.logging.configuration.setup_logging()
-        sys.argv = ["tinyqa", *request["argv"]]
-        cli.entry()
+            prefect.context.refresh_global_settings_context()
+            os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if {"-v", "--verbose"} & set(request["argv"])
+                                  else "WARNING")
+            prefect.logging.configuration.setup_logging()
+        command(request["argv"])
         code = 0
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
@@ -285,13 +316,5 @@ def _run_child(request: dict, fds: list[int], api_url: str | None) -> None:  # p
     finally:
         import atexit
 
-        atexit._run_exitfuncs()   # Prefect's drains, then cli._leave, which exits with the command's code
+        atexit._run_exitfuncs()   # Prefect's drains, then the command's own last handler (its exit code)
         os._exit(code)
-
-
-def main() -> None:
-    serve(Path(sys.argv[1]), float(os.environ.get("TINYQA_WORKER_IDLE") or IDLE_S))
-
-
-if __name__ == "__main__":
-    main()

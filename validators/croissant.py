@@ -11,7 +11,7 @@ import json
 from datetime import date
 from pathlib import Path
 
-from tinyqa.pack import DATA_FILE, Pack
+from tinyqa.pack import DATA_FILE, Pack, item_line, load_pack
 from tinyqa.files import write_atomic
 
 FILE = "croissant.json"
@@ -126,9 +126,33 @@ def declared_langs(pack: Pack) -> list[str] | None:
     return [langs] if isinstance(langs, str) else langs
 
 
+def outside(meta: dict, folder: Path) -> list[str]:
+    """What in a Croissant document would make mlcroissant read beyond the pack's own files:
+    a distribution whose contentUrl (or FileSet's includes) is a URL, an absolute path or
+    leaves the folder, and a JSON-LD @context that is not inline (a remote one is fetched).
+    A pack comes from a pull request: validating it reads the pack, and nothing it names."""
+    problems = []
+    if "@context" in meta and not isinstance(meta["@context"], dict):
+        problems.append("field @context: must be an inline object (a remote context would be fetched)")
+    root = folder.resolve()
+    for i, d in enumerate(meta.get("distribution") or []):
+        for key in ("contentUrl", "includes"):
+            values = d.get(key) if isinstance(d, dict) else None
+            for v in values if isinstance(values, list) else [values]:
+                if v is None:
+                    continue
+                name = str(v)
+                local = (isinstance(v, str) and "://" not in name and not name.startswith(("/", "\\", "~"))
+                         and ":" not in name.split("/")[0])
+                if not local or not (root / name).resolve().is_relative_to(root):
+                    problems.append(f"field distribution[{i}].{key}: {name[:200]!r} is not a file of the pack "
+                                    "(a pack's Croissant names only its own files; nothing it names is fetched)")
+    return problems
+
+
 def check(pack: Pack) -> list[str]:
-    """croissant.json exists, names data.jsonl's current sha256, and its records (read by
-    mlcroissant) equal the JSONL items."""
+    """croissant.json exists, names only the pack's own files (`outside`), names data.jsonl's
+    current sha256, and its records (read by mlcroissant) equal the JSONL items."""
     path = pack.path / FILE
     if not path.is_file():
         return [f"{path}: missing (run `tinyqa describe {pack.path}`)"]
@@ -137,6 +161,8 @@ def check(pack: Pack) -> list[str]:
         declared = next(d["sha256"] for d in meta["distribution"] if d.get("contentUrl") == DATA_FILE)
     except (ValueError, KeyError, StopIteration, TypeError):
         return [f"{path}: not a tinyqa Croissant file (no FileObject for {DATA_FILE} with a sha256)"]
+    if foreign := outside(meta, pack.path):
+        return [f"{path}: {p}" for p in foreign]
     actual = hashlib.sha256((pack.path / DATA_FILE).read_bytes()).hexdigest()
     if declared != actual:
         return [f"{path}: field distribution.sha256: {declared[:12]}… does not match {DATA_FILE} "
@@ -158,3 +184,15 @@ def check(pack: Pack) -> list[str]:
             problems.append(f"{path}: item {item.id}: record differs in {', '.join(bad)}")
     problems += [f"{path}: record {rid}: not in {DATA_FILE}" for rid in got]
     return problems
+
+
+def describe_pack(path: Path) -> Pack:
+    """Fill in ids and sha256 of every item, rewrite data.jsonl atomically, then croissant.json."""
+    pack = load_pack(path, check_ids=False)
+    data = pack.path / DATA_FILE
+    text = "".join(item_line(i) + "\n" for i in pack.items)
+    if data.read_text(encoding="utf-8") != text:
+        write_atomic(data, text)
+    pack = load_pack(pack.path)
+    write(pack)
+    return pack

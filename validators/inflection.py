@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from tinyqa.languages import base
 from tinyqa.suites.scoring import normalize
 
 # Interrogatives in an oblique case (genitive, dative, accusative of animates and feminines,
@@ -41,7 +42,7 @@ def _inflected(form: str, of: str) -> bool:
 
 def missing_inflection(text: str, label: str, aliases: list[str], lang: str) -> str | None:
     """The oblique question word when the item needs an inflected alias and lists none."""
-    if lang.split("-")[0].lower() != "ru":
+    if base(lang) != "ru":
         return None
     asked = next((w for w in normalize(text, "ru").split()[:2] if w in OBLIQUE_RU), None)
     words = normalize(label, "ru").split()

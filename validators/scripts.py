@@ -4,6 +4,8 @@ from __future__ import annotations
 import unicodedata
 from collections import Counter
 
+from tinyqa.languages import base
+
 # The scripts each language's letters may come from (digits, punctuation and symbols are
 # script-neutral; Latin is always allowed a minority share for names, symbols and units).
 LANG_SCRIPTS = {
@@ -37,5 +39,5 @@ def in_script(text: str, lang: str, min_share: float = 0.6) -> bool:
     total = sum(counts.values())
     if not total:
         return True
-    allowed = LANG_SCRIPTS.get(lang.split("-")[0].lower(), {"LATIN"})
+    allowed = LANG_SCRIPTS.get(base(lang), {"LATIN"})
     return sum(counts[s] for s in allowed) / total >= min_share
