@@ -82,19 +82,34 @@ def embedded() -> None:
         ours = time.perf_counter() - t0
     check_baseline(rows)
     tokens_ours = sum(r["completion_tokens"] or 0 for r in rows)
-    cores = len(os.sched_getaffinity(0))   # the bare loop gets the best setting measured for it
-    model = Llama(str(local.gguf_path()), n_ctx=2048, n_threads=cores, n_threads_batch=cores,
-                  seed=0, verbose=False)
-    model.create_chat_completion(messages=tmpl.messages(items[0].text), **_bare_params())
-    t0 = time.perf_counter()
-    tokens_bare = 0
-    for item in items:
-        out = model.create_chat_completion(messages=tmpl.messages(item.text, item.lang), **_bare_params())
-        tokens_bare += out["usage"]["completion_tokens"]
-    bare = time.perf_counter() - t0
+    cores = len(os.sched_getaffinity(0))   # the bare loop gets the best of two settings, each measured
+    bare = {}
+    for n in sorted({max(1, cores - 1), cores}):
+        model = Llama(str(local.gguf_path()), n_ctx=2048, n_threads=n, n_threads_batch=n, seed=0, verbose=False)
+        model.create_chat_completion(messages=tmpl.messages(items[0].text), **_bare_params())
+        t0 = time.perf_counter()
+        tokens_bare = 0
+        for item in items:
+            out = model.create_chat_completion(messages=tmpl.messages(item.text, item.lang), **_bare_params())
+            tokens_bare += out["usage"]["completion_tokens"]
+        bare[n] = time.perf_counter() - t0
+        del model
+    best = min(bare, key=bare.get)
     print(f"(c) embedded model, {len(items)} items: tinyqa {len(items) / ours:.2f} items/s "
-          f"({tokens_ours} tokens), bare llama-cpp-python loop {len(items) / bare:.2f} items/s "
-          f"({tokens_bare} tokens); tinyqa at {bare / ours:.0%} of the bare loop (target >= 80%)")
+          f"({tokens_ours} tokens), bare llama-cpp-python loop "
+          f"{', '.join(f'{len(items) / s:.2f} items/s on {n} threads' for n, s in bare.items())} "
+          f"({tokens_bare} tokens); tinyqa at {bare[best] / ours:.0%} of the best bare loop (target >= 80%)")
+
+
+def check_baseline(rows: list[dict]) -> None:
+    """The answers are those packs/baselines holds for the embedded model."""
+    import json
+
+    base = json.loads((Path(__file__).resolve().parent.parent / "packs" / "baselines" / "qa-local-core_en.json")
+                      .read_text())["items"]
+    same = sum(base.get(f"{r['pack_id']}/{r['item_id']}", {}).get("prediction") == r["prediction"] for r in rows)
+    contains = sum(bool(r["contains"]) for r in rows) / len(rows)
+    print(f"(c) answers as in packs/baselines/qa-local-core_en.json: {same}/{len(rows)}; contains {contains:.0%}")
 
 
 def check_baseline(rows: list[dict]) -> None:

@@ -22,7 +22,6 @@ from tinyqa import config, phases, runinfo
 from tinyqa.errors import InfraError, InputError, TinyQAError
 from tinyqa.models import llm, local
 from tinyqa.pack import resolve_packs
-from tinyqa.reports import history, store
 from tinyqa.reports.checkpoint import Checkpoint
 from tinyqa.suites import drift as drift_suite
 from tinyqa.suites import gate as gate_suite
@@ -58,6 +57,8 @@ def save(reports: str, result: RunResult, publish: Publish | None = None) -> Non
     """Write the run's reports (with retries and a timeout: store.save_run), drop its
     checkpoint, publish it. When the store cannot be written, the checkpoint stays and the
     error says how to finish the run."""
+    from tinyqa.reports import store
+
     try:
         store.save_run(reports, result)
     except InfraError as e:
@@ -101,6 +102,7 @@ def tiny_qa(model: str, packs: list[str], api_base: str | None = None, template:
         checkpoint = Checkpoint.create(reports, run_id, {"model": model, "packs": packs, "api_base": api_base,
                                                          "template": template, "started_at": started.isoformat(),
                                                          "task_run_id": attempt})
+    phases.prefetch("tinyqa.reports.store")   # pyarrow, for `save`, while the answers come
     try:
         with reach(model, api_base, settings, shared) as target:
             result = qa.run(run_id, started, model, pack_objs, target, tmpl, concurrency=concurrency,
@@ -123,12 +125,15 @@ def tokenizer_drift(tokenizer: str, packs: list[str] | None = None, baseline: st
     """The drift suite for `tokenizer` on `packs` against `baseline`, its reports written."""
     result = drift_suite.run(tokenizer, packs, Path(baseline) if baseline else None,
                              limits=drift_suite.Limits(max_changed=max_changed))
+    from tinyqa.reports import store
+
     store.save_run(reports, result)
     return result
 
 
 def lmeval(settings, reports: str) -> RunResult:
     """lm-eval for `settings` (suites/lmeval.Settings), its reports written."""
+    from tinyqa.reports import store
     from tinyqa.suites import lmeval as lmeval_suite
 
     result = lmeval_suite.run(settings)
@@ -146,6 +151,8 @@ def gate(model: str, packs: list[str], baseline: str | None, template: str, toke
     made with another template, decoding or scorer version is named (an InputError with
     `strict_baseline`, before any request where it can be told then); flaky items are listed
     and, with `quarantine`, left out of the drop test."""
+    from tinyqa.reports import history
+
     t = thresholds
     drift_note = None
     pack_ids = [p.id for p in resolve_packs(packs)]

@@ -49,6 +49,24 @@ def gguf_sha256(path: Path | None = None) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
+def threads(cores: int) -> tuple[int, int]:
+    """llama.cpp's threads for token generation and for the prompt: $TINYQA_LOCAL_THREADS
+    (`N` or `GEN,BATCH`), else one core fewer than the machine's for both (at least one): the
+    server's own threads and the client need a core, and llama.cpp's OpenMP threads spin while
+    they wait, so a thread more than the free cores stalls them all (2 cores, loaded machine,
+    20 items: 1.20-1.73 items/s with 1 and 1, 0.36-0.78 with 1 and 2; a bare loop 1.37-1.86)."""
+    given = os.environ.get("TINYQA_LOCAL_THREADS", "").strip()
+    if given:
+        try:
+            parts = [int(x) for x in given.split(",")]
+            if len(parts) in (1, 2) and min(parts) >= 1:
+                return parts[0], parts[-1]
+        except ValueError:
+            pass
+        raise InputError(f"TINYQA_LOCAL_THREADS={given!r}: give N or GEN,BATCH (positive integers)")
+    return max(1, cores - 1), max(1, cores - 1)
+
+
 @contextlib.contextmanager
 def serve(gguf: Path | None = None, *, n_ctx: int = 2048, timeout: float = 60.0) -> Iterator[str]:
     """Start llama.cpp's server for `gguf` (default: the embedded model, or the file named by
@@ -57,13 +75,12 @@ def serve(gguf: Path | None = None, *, n_ctx: int = 2048, timeout: float = 60.0)
     require_server()
     gguf = gguf or gguf_path()
     cores = max(1, len(os.sched_getaffinity(0)))
+    gen, batch = threads(cores)
 
     def command(port: int) -> list[str]:
-        # Token generation on one core fewer than the prompt: the server's own threads and the
-        # client need a core (measured on 2 cores: 4.5 items/s against 3.1 with 2 and 2).
         cmd = [sys.executable, "-m", "tinyqa.models.llama_server", "--model", str(gguf),
                "--model_alias", MODEL_NAME, "--host", "127.0.0.1", "--port", str(port),
-               "--n_ctx", str(n_ctx), "--n_threads", str(max(1, cores - 1)), "--n_threads_batch", str(cores),
+               "--n_ctx", str(n_ctx), "--n_threads", str(gen), "--n_threads_batch", str(batch),
                "--seed", "0", "--verbose", "False"]
         if os.environ.get("TINYQA_LOCAL_CHAT_FORMAT"):  # override the GGUF's own chat template
             cmd += ["--chat_format", os.environ["TINYQA_LOCAL_CHAT_FORMAT"]]

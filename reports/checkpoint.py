@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tinyqa import runinfo
 from tinyqa.errors import InputError
-from tinyqa.reports import store
+from tinyqa.reports import location
 from tinyqa.settings import cache_dir
 
 
@@ -30,9 +30,9 @@ class Checkpoint:
         """`<reports>/_checkpoints/` for a local store; for a store at a URL (s3://…), a local
         folder of the cache named after it: a checkpoint is appended line by line, which
         object stores do not do."""
-        if store.is_url(reports):
+        if location.is_url(reports):
             return cache_dir() / "checkpoints" / hashlib.sha256(str(reports).encode()).hexdigest()[:16]
-        return Path(store.local_path(reports)) / FOLDER
+        return Path(location.local_path(reports)) / FOLDER
 
     @classmethod
     def path_for(cls, reports: str | Path, run_id: str) -> Path:

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from tinyqa import phases
 from tinyqa.errors import InfraError, InputError, TinyQAError
+from tinyqa.reports.location import is_url, local_path  # noqa: F401  (store.is_url for callers)
 from tinyqa.suites.result import RunResult
 from tinyqa.suites.scoring import SCORERS
 
@@ -76,16 +77,6 @@ PARTITIONING = ds.partitioning(pa.schema([_f("date", pa.string())]), flavor="hiv
 RUN_ID = _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")   # also what a checkpoint's name may be
 COMPACTED = "compacted"   # <table>/date=D/compacted.parquet: the day's runs in one file
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def is_url(root: Path | str) -> bool:
-    """True when `root` names a filesystem URL (`scheme://…`) rather than a local folder."""
-    return isinstance(root, str) and "://" in root and not root.startswith("file://")
-
-
-def local_path(root: Path | str) -> str:
-    """The folder a local store names (a path, or a file:// URL)."""
-    return str(root).removeprefix("file://")
 
 
 def filesystem(root: Path | str) -> tuple[pafs.FileSystem, str]:

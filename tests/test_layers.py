@@ -14,7 +14,8 @@ FOLDERS = {"tinyqa": "tinyqa", "tinyqa.flows": "flows", "tinyqa.generators": "ge
            "tinyqa.reports": "reports"}
 CORE = {"tinyqa", "tinyqa.errors", "tinyqa.settings", "tinyqa.files", "tinyqa.languages", "tinyqa.pack",
         "tinyqa.config", "tinyqa.runinfo", "tinyqa.phases", "tinyqa.servers", "tinyqa.child", "tinyqa.offline",
-        "tinyqa.orchestration", "tinyqa.prefect_api", "tinyqa.export", "tinyqa.comment", "tinyqa.worker"}
+        "tinyqa.orchestration", "tinyqa.prefect_api", "tinyqa.export", "tinyqa.comment", "tinyqa.worker",
+        "tinyqa.text"}
 # Low to high: a module may import its own layer and the layers below it.
 LAYERS = ["core", "models", "suites", "validators", "generators", "reports", "flows", "api", "front ends"]
 
@@ -27,7 +28,10 @@ def layer(module: str) -> str:
             return prefix
     if module in ("tinyqa.api", "tinyqa.startup"):
         return "api"
-    return "front ends"   # tinyqa.cli.*, the pytest plugin and its modules
+    if module.startswith(("tinyqa.cli", "tinyqa.pytest_")) or module == "tinyqa.worker_cli":
+        return "front ends"
+    raise AssertionError(f"{module}: in no layer: add it to CORE or to a layer in tests/test_layers.py "
+                         f"and docs/architecture.md")
 
 
 def modules() -> dict[str, Path]:

@@ -54,3 +54,24 @@ def report() -> None:
             print(f"tinyqa profile: {name:<{width}} {t:6.2f} s", file=sys.stderr)
         loaded = ", ".join(f"{m} {'yes' if m in sys.modules else 'no'}" for m in ("prefect", "litellm"))
         print(f"tinyqa profile: imported: {loaded}", file=sys.stderr)
+
+
+def prefetch(*modules: str, delay: float = 0.1) -> None:
+    """Import `modules` on a daemon thread after `delay` seconds: for what a command needs only
+    after its requests are answered (the report store and pyarrow), imported while it waits for
+    the answers instead of before its first request. The delay lets the first requests go out
+    before the imports take the interpreter's lock. An import that fails here is left for the
+    caller's own import to report."""
+    import importlib
+    import threading
+
+    def run() -> None:
+        time.sleep(delay)
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:   # noqa: BLE001 - the caller's import raises it where it matters
+                return
+        mark("prefetched " + ", ".join(m.rsplit(".", 1)[-1] for m in modules))
+
+    threading.Thread(target=run, name="tinyqa-prefetch", daemon=True).start()
