@@ -38,7 +38,7 @@ class Checkpoint:
     def path_for(cls, reports: str | Path, run_id: str) -> Path:
         """The checkpoint's file; InputError (exit 2) for a run id that is not one (`../x`,
         `a/b`): checked before it names any path, so nothing outside the folder is touched."""
-        if not isinstance(run_id, str) or not store.RUN_ID.fullmatch(run_id) or len(run_id) > 128:
+        if not isinstance(run_id, str) or not location.RUN_ID.fullmatch(run_id) or len(run_id) > 128:
             raise InputError(f"--resume {run_id!r}: not a run id (letters, digits, '.', '_', '-'; "
                              "see `tinyqa runs`)")
         return cls.folder(reports) / f"{run_id}.jsonl"

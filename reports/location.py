@@ -2,7 +2,10 @@
 imports pyarrow) for the code that runs before a command's first request (the checkpoint)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")   # what a run id, a run's file and a checkpoint may be named
 
 
 def is_url(root: Path | str) -> bool:

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from tinyqa import phases
 from tinyqa.errors import InfraError, InputError, TinyQAError
-from tinyqa.reports.location import is_url, local_path  # noqa: F401  (store.is_url for callers)
+from tinyqa.reports.location import RUN_ID, is_url, local_path  # noqa: F401  (store.is_url for callers)
 from tinyqa.suites.result import RunResult
 from tinyqa.suites.scoring import SCORERS
 
@@ -74,7 +74,7 @@ SCHEMAS: dict[str, pa.Schema] = {
 }
 TABLES = tuple(SCHEMAS)
 PARTITIONING = ds.partitioning(pa.schema([_f("date", pa.string())]), flavor="hive")
-RUN_ID = _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")   # also what a checkpoint's name may be
+_RUN_ID = RUN_ID
 COMPACTED = "compacted"   # <table>/date=D/compacted.parquet: the day's runs in one file
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
