@@ -194,3 +194,28 @@ def test_a_pack_with_one_item_edited_since_the_baseline_compares_51_and_lists_it
     assert p["compared"] == 51 and p["not_compared"] == [{"id": first["id"], "reason": "changed"}]
     assert doc["verdict"] == "pass" and doc["baseline"]["comparable"] and doc["baseline"]["source"] == "file"
     assert 0 < p["min_detectable_drop"] < 0.2 and "expected cost: unknown" in res.output
+
+
+def test_the_pr_comment_and_junit_show_the_detectable_drop_per_pack(tmp_path):
+    """The comment's line per pack ("core_en, n = 52: detects drops of 15 points or more (80%
+    power)"), each pack its own n and rate; the same figure in the pack's JUnit properties."""
+    import xml.etree.ElementTree as ET
+
+    from tinyqa.reports import junit, markdown
+
+    en = [True] * 42 + [False] * 10
+    fr = [True] * 20 + [False] * 20
+    checks = (gate.verdict(rows(en), base(en), T)
+              + gate.verdict(rows(fr, pack="core_fr"), gate.baseline_from_rows(RUN, rows(fr, pack="core_fr", run_id="r0")), T))
+    result = GateResult("openai/x", checks, [], baseline=Baseline("run", "baseline: run r0", run_id="r0"))
+    text = markdown.gate(result)
+    fr_drop = drop_check([c for c in checks if c.pack_id == "core_fr"])
+    fr_points = round(fr_drop.measures["min_detectable_drop"] * 100)
+    assert "- **core_en**, n = 52: detects drops of 15 points or more (80% power)" in text
+    assert f"- **core_fr**, n = 40: detects drops of {fr_points} points or more (80% power)" in text
+    assert fr_points > 15          # fewer items, a rate nearer one half: only larger drops
+    props = {(s.get("name"), p.get("name")): p.get("value")
+             for s in ET.parse(junit.write(tmp_path / "j.xml", checks)).getroot()
+             for p in s.iter("property")}
+    assert props[("core_en", "min_detectable_drop")] == "0.148" and props[("core_en", "n")] == "52"
+    assert props[("core_fr", "n")] == "40"
