@@ -49,8 +49,11 @@ def gate_baseline(reports: Path | str, model: str, pack_ids: list[str], prompt_h
 
 def flaky_items(reports: Path | str, current: list[dict], metric: str = "contains") -> set[tuple[str, str]]:
     """The flaky items (suites/items.flaky_items) of `current` (runs rows with their items
-    under "items": this gate's runs, repeats included) over them and the store's earlier runs
-    with identical settings (model, prompt template hash, decoding, pack content)."""
+    under "items": this gate's runs, repeats included): those that flip among this gate's
+    repeats, and those that flipped among the store's earlier runs with identical settings
+    (model, prompt template hash, decoding, pack content). An item steady before and changed
+    now is not flaky: that change is what the drop test judges (a regression quarantined as
+    flaky would never fail the gate)."""
     like = current[0]["run"]
     pack_rows: dict[str, list] = {}
     for r in current[0]["items"]:
@@ -58,15 +61,17 @@ def flaky_items(reports: Path | str, current: list[dict], metric: str = "contain
     hashes = {p: item_rules.pack_hash(h) for p, h in pack_rows.items()}
     runs = [c["run"] for c in current]
     rows = [r for c in current for r in c["items"]]
+    now = item_rules.flaky_items(runs, rows, like, hashes, metric)
     try:
         store.require(reports)
     except InputError:
-        return item_rules.flaky_items(runs, rows, like, hashes, metric)
+        return now
     where = (ds.field("suite") == item_rules.SUITE) & (ds.field("model") == like["model"])
     earlier = [r for r in store.read(reports, "runs", where).to_pylist()
                if all(r.get(k) == like.get(k) for k in item_rules.SETTINGS)]
-    if earlier:
-        ids = [r["run_id"] for r in earlier]
-        rows += store.read(reports, "items", ds.field("run_id").isin(ids) & ds.field("pack_id").isin(list(hashes)),
-                           run_ids=ids).to_pylist()
-    return item_rules.flaky_items(runs + earlier, rows, like, hashes, metric)
+    if not earlier:
+        return now
+    ids = [r["run_id"] for r in earlier]
+    before = store.read(reports, "items", ds.field("run_id").isin(ids) & ds.field("pack_id").isin(list(hashes)),
+                        run_ids=ids).to_pylist()
+    return now | item_rules.flaky_items(earlier, before, like, hashes, metric)

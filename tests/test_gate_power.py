@@ -219,3 +219,26 @@ def test_the_pr_comment_and_junit_show_the_detectable_drop_per_pack(tmp_path):
              for p in s.iter("property")}
     assert props[("core_en", "min_detectable_drop")] == "0.148" and props[("core_en", "n")] == "52"
     assert props[("core_fr", "n")] == "40"
+
+
+def test_an_item_steady_before_and_changed_now_is_a_regression_not_a_flaky_item(tmp_path):
+    """Flaky is over the store's earlier identical runs, or among this gate's repeats: an item
+    right in every earlier run and wrong now is what the drop test judges, never quarantined."""
+    from datetime import datetime, timezone
+
+    from tinyqa.reports import history, store
+
+    steady = [True] * 10
+    flips = [[True] * 10, [False] + [True] * 9]             # en-0 flipped between two earlier runs
+    for k, outcomes in enumerate([steady, *flips]):
+        run_id = f"2026010{k + 1}T000000Z-00000{k}"
+        run = {**RUN, "run_id": run_id, "suite": "tinyqa", "pack_ids": ["core_en"],
+               "started_at": datetime(2026, 1, k + 1, tzinfo=timezone.utc)}
+        store.write(tmp_path, "items", rows(outcomes, run_id=run_id), run_id, f"2026-01-0{k + 1}")
+        store.write(tmp_path, "runs", [run], run_id, f"2026-01-0{k + 1}")
+    now = rows([True] + [False] + [True] * 8, run_id="now")  # en-1 lost now, after 3 runs right
+    found = history.flaky_items(tmp_path, [{"run": {**RUN, "run_id": "now"}, "items": now}])
+    assert found == {("core_en", "en-0")}
+    repeats = [{"run": {**RUN, "run_id": f"rep{k}"}, "items": rows(o, run_id=f"rep{k}")}
+               for k, o in enumerate([[True] * 10, [True] * 9 + [False]])]
+    assert ("core_en", "en-9") in history.flaky_items(tmp_path, repeats)   # flips among this gate's repeats
