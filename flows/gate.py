@@ -28,14 +28,18 @@ from tinyqa.suites.templates import DEFAULT
 def gate(model: str, packs: list[str], baseline: str | None = None, api_base: SecretStr | None = None,
          template: str = DEFAULT, tokenizer: str | None = None, drift_baseline: str | None = None,
          repeats: int = 1, overrides: dict | None = None, use_cache: bool = True,
-         reports: str = str(Path("reports"))) -> GateResult:
+         reports: str = str(Path("reports")), strict_baseline: bool = False,
+         quarantine: bool = False) -> GateResult:
     """Drift (when the tokenizer can be had offline) alongside tiny QA `repeats` times
     (per-item majority), then the checks against the baseline; the runs written with the
-    verdict as their status, the verdict published as an artifact."""
+    verdict as their status, the verdict published as an artifact. A baseline made with
+    another template, decoding or scorer version is named (refused with `strict_baseline`);
+    flaky items are listed and, with `quarantine`, left out of the drop test."""
     base_url = runinfo.revealed(api_base)
     result = steps.gate(
         model, packs, baseline, template, tokenizer, drift_baseline, repeats, gate_suite.thresholds(overrides),
-        reports, alongside=tokenizer_drift.submit, publish=publish,
+        reports, alongside=tokenizer_drift.submit, publish=publish, strict_baseline=strict_baseline,
+        quarantine=quarantine,
         ask=lambda: tiny_qa(model, packs, base_url, template, use_cache=use_cache and repeats == 1,
                             reports=reports, write=False))
     create_markdown_artifact(markdown.gate(result), key="tinyqa-gate", description=f"tinyqa gate · {model}")

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from tinyqa import config, phases, runinfo
-from tinyqa.errors import InfraError, TinyQAError
+from tinyqa.errors import InfraError, InputError, TinyQAError
 from tinyqa.models import llm, local
 from tinyqa.pack import resolve_packs
 from tinyqa.reports.checkpoint import Checkpoint
@@ -143,21 +143,30 @@ def lmeval(settings, reports: str) -> RunResult:
 
 def gate(model: str, packs: list[str], baseline: str | None, template: str, tokenizer: str | None,
          drift_baseline: str | None, repeats: int, thresholds: gate_suite.Thresholds, reports: str, *,
-         ask: Callable[[], RunResult],
-         alongside: Callable[..., object], publish: Publish | None = None) -> GateResult:
+         ask: Callable[[], RunResult], alongside: Callable[..., object], publish: Publish | None = None,
+         strict_baseline: bool = False, quarantine: bool = False) -> GateResult:
     """Drift (when the tokenizer can be had offline) submitted `alongside` tiny QA (`ask()`,
     `repeats` times: per-item majority), then the checks against the baseline; the runs
-    written with the verdict as their status (a failed gate is nobody's baseline)."""
+    written with the verdict as their status (a failed gate is nobody's baseline). A baseline
+    made with another template, decoding or scorer version is named (an InputError with
+    `strict_baseline`, before any request where it can be told then); flaky items are listed
+    and, with `quarantine`, left out of the drop test."""
+    from tinyqa.reports import history
+
     t = thresholds
     drift_note = None
     pack_ids = [p.id for p in resolve_packs(packs)]
+    prompt_hash = load_template(template).sha256
     if baseline:
         base = gate_suite.load_baseline(Path(baseline))
         chosen = gate_suite.file_baseline(baseline, base)
     else:
-        from tinyqa.reports import history
-
-        base, chosen = history.gate_baseline(reports, model, pack_ids, load_template(template).sha256)
+        base, chosen = history.gate_baseline(reports, model, pack_ids, prompt_hash)
+    if base is not None and strict_baseline:   # what can be told before asking: all but decoding
+        early = [d for d in gate_suite.differences(base, {"prompt_hash": prompt_hash, "decoding": base.get("decoding")})
+                 if not d.startswith("decoding")]
+        if early:
+            raise InputError(f"--strict-baseline: baseline {chosen.ref} is not comparable: " + "; ".join(early))
     tokenizer = tokenizer or tokenizers.for_model(model)
     drift_future = None
     if tokenizer is None:
@@ -171,11 +180,21 @@ def gate(model: str, packs: list[str], baseline: str | None, template: str, toke
                                  max_changed=t.max_drifted)
     runs = [ask() for _ in range(repeats)]
     drift = drift_future.result() if drift_future else None
-    checks = gate_suite.verdict(gate_suite.majority([r.items for r in runs], t.metric), base, t)
+    notices = []
+    if base is not None:
+        diffs = gate_suite.differences(base, runs[0].run)
+        if diffs and strict_baseline:
+            raise InputError(f"--strict-baseline: baseline {chosen.ref} is not comparable: " + "; ".join(diffs))
+        if diffs:
+            notices.append("baseline compared although made differently: " + "; ".join(diffs))
+        chosen = dataclasses.replace(chosen, differences=tuple(diffs))
+    flaky = history.flaky_items(reports, [{"run": r.run, "items": r.items} for r in runs], t.metric)
+    checks = gate_suite.verdict(gate_suite.majority([r.items for r in runs], t.metric), base, t,
+                                flaky=flaky, quarantine=quarantine)
     if drift is not None:
         checks += drift.checks or [Check.drift(tokenizer, True,
                                                f"{drift.details.items} items fingerprinted (no baseline to compare)")]
-    result = GateResult(model, checks, runs, drift, chosen, list(runs[0].notices), drift_note)
+    result = GateResult(model, checks, runs, drift, chosen, notices + list(runs[0].notices), drift_note)
     for r in runs:
         r.checks = checks
         save(reports, r, publish)

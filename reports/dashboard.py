@@ -14,7 +14,10 @@ HTML escaping. What it shows, all read through DuckDB views over the store:
 - item analysis over all runs (suites/items.py): flaky items, items never or always answered
   right, discrimination, and every item's share of runs right per model;
 - a tokenizer drift summary (the drift table's latest run per tokenizer);
-- latency, tokens and cost per run.
+- per model and pack, the smallest drop a gate against the latest run would detect (80% power,
+  suites/stats.min_detectable_drop at the gate's alpha and max_drop) and what the run cost;
+- latency, tokens and cost per run (the cost where LiteLLM knows the model's price; the page
+  says so where it does not).
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ from tinyqa.settings import cache_dir
 from tinyqa.suites import items as item_rules
 from tinyqa.suites.gate import Thresholds, judge, thresholds
 from tinyqa.suites.scoring import LABELS, PROPORTIONS
-from tinyqa.suites.stats import wilson
+from tinyqa.suites.stats import min_detectable_drop, wilson
 from tinyqa.text import COMMENT_MAX, cap
 
 TEMPLATE = "dashboard.html.j2"
@@ -143,7 +146,7 @@ def gather(reports: Path | str, rule: Thresholds | None = None) -> Dashboard:
     pairs = _last_two(qa_runs)
     flip_rows = _flip_rows(con, reports, pairs)
     d.flips = _flip_groups(qa_runs, pairs, flip_rows, d.rule)
-    d.status = _status(qa_runs, acc, d.flips)
+    d.status = _status(qa_runs, acc, d.flips, d.rule)
     for s in d.status:
         d.verdicts[s["verdict"]] = d.verdicts.get(s["verdict"], 0) + 1
 
@@ -154,12 +157,18 @@ def gather(reports: Path | str, rule: Thresholds | None = None) -> Dashboard:
                count(*) as n, count(error) as errors,
                avg(coalesce(cached, false)::int) as cached,
                sum(coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0)) as tokens,
-               sum(cost_usd) as cost
+               sum(cost_usd) as cost, count(cost_usd) as priced
         from items where suite = $suite group by run_id""", suite=SUITE)
-    perf = [dict(p, **{k: qa_runs[p["run_id"]][k] for k in ("t", "series", "color")})
+    perf = [dict(p, **{k: qa_runs[p["run_id"]][k] for k in ("t", "series", "color", "model")})
             for p in perf if p["run_id"] in qa_runs]
-    d.perf = _perf_table(perf)
+    d.perf = [p | {"price": _priced(p)} for p in _perf_table(perf)]
     d.has_cost = any(p["cost"] for p in perf)
+    pack_cost = {(c["run_id"], c["pack_id"]): c for c in _rows(con, """
+        select run_id, pack_id, sum(cost_usd) as cost, count(cost_usd) as priced, count(*) as n
+        from items where suite = $suite group by run_id, pack_id""", suite=SUITE)}
+    for st in d.status:
+        c = pack_cost.get((st["run"], st["pack"]), {"cost": None, "priced": 0, "n": 0})
+        st["cost"], st["price"] = c["cost"], _priced(c | {"model": qa_runs[st["run"]]["model"]})
 
     drift = _rows(con, """
         select run_id, tokenizer, lang, count(*) as n, count(*) filter (where changed) as changed,
@@ -314,9 +323,33 @@ def _flip_groups(runs: dict[str, dict], pairs: dict, rows: list[dict], rule: Thr
     return sorted(groups.values(), key=lambda g: (order[g["verdict"]], g["series"]))
 
 
-def _status(runs: dict[str, dict], acc: list[dict], flips: list[dict]) -> list[dict]:
+def _priced(c: dict) -> str:
+    """How a run's (or a pack's) cost is known: `priced` (LiteLLM priced every answer),
+    `partly` (some answers), `free` (the embedded model), `no price` (LiteLLM has none)."""
+    if c.get("model") == "local":
+        return "free"
+    if not c.get("priced"):
+        return "no price"
+    return "priced" if c["priced"] >= c["n"] else "partly"
+
+
+def _detectable(n: int | None, rate: float | None, rule: Thresholds, cache: dict) -> float | None:
+    """The smallest drop a gate of `n` paired items at baseline rate `rate` detects with 80%
+    power (suites/stats.min_detectable_drop); None when none is (or n or rate is unknown)."""
+    if not n or rate is None:
+        return None
+    key = (n, round(rate, 6))
+    if key not in cache:
+        cache[key] = min_detectable_drop(n, rate, alpha=rule.alpha, max_drop=rule.max_drop)
+    return cache[key]
+
+
+def _status(runs: dict[str, dict], acc: list[dict], flips: list[dict], rule: Thresholds | None = None) -> list[dict]:
     """Per series and pack: the latest run's headline numbers, the change since the previous
-    run of the series, and the verdict of the flips test."""
+    run of the series, the verdict of the flips test, and the smallest drop a gate with the
+    latest run as its baseline would detect (its n items at its rate, the gate's rule)."""
+    rule = rule or Thresholds()
+    cache: dict = {}
     vals: dict[tuple[str, str], dict] = defaultdict(dict)
     for m in acc:
         if m["slice"] == "all":
@@ -345,6 +378,7 @@ def _status(runs: dict[str, dict], acc: list[dict], flips: list[dict]) -> list[d
             "delta": None if prev is None or head.get("value") is None else head["value"] - prev,
             "verdict": verdict, "flips": f"{g['regressed']}↓ {g['improved']}↑" if same_pair else "-",
             "p": g["p"] if same_pair else None,
+            "detectable": _detectable(head.get("n"), head.get("value"), rule, cache),
         })
     order = {"worse": 0, "better": 1, "steady": 2, "not paired": 3, "first run": 4}
     out.sort(key=lambda s: (order[s["verdict"]], s["series"], s["pack"]))
@@ -590,6 +624,20 @@ def _pct(v) -> str:
     return "-" if v is None else f"{v:.0%}"
 
 
+def _points(v) -> str:
+    """A detectable drop (a share) as whole points: "15 pts"."""
+    return "none" if v is None else f"{round(v * 100)} pts"
+
+
+def _usd(v, price: str) -> str:
+    """A cost cell: dollars where LiteLLM priced the answers, else why there is none."""
+    if price == "free":
+        return "$0 (embedded)"
+    if price == "no price" or v is None:
+        return "unknown: LiteLLM has no price"
+    return f"${v:.4f}" + (" (part priced)" if price == "partly" else "")
+
+
 def _signed(v) -> str:
     if v is None:
         return "-"
@@ -609,7 +657,8 @@ def render(d: Dashboard) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent),
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(pct=_pct, signed=_signed, num=_num)
+    env.filters.update(pct=_pct, signed=_signed, num=_num, points=_points)
+    env.globals.update(usd=_usd)
     bundle = vega_bundle().replace("</script", "<\\/script").replace("</SCRIPT", "<\\/SCRIPT")
     return env.get_template(TEMPLATE).render(
         d=d, metrics=METRICS, headline=HEADLINE, specs_json=script_json(d.charts),

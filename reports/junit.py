@@ -10,7 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from tinyqa.files import write_atomic
-from tinyqa.suites.result import Check
+from tinyqa.suites.result import DROP, Check
 from tinyqa.text import visible
 
 
@@ -34,6 +34,19 @@ def write(path: Path, checks: list[Check], name: str = "tinyqa gate", time_s: fl
             props = ET.SubElement(suite, "properties")
             for k, v in properties.items():
                 ET.SubElement(props, "property", name=_x(k), value=_x(v))
+        power = next((c.measures for c in cs if c.kind == DROP and c.slice == "all" and c.measures), None)
+        if power is not None:   # what this pack's gate could detect, and what it left out
+            props = suite.find("properties")
+            if props is None:
+                props = ET.SubElement(suite, "properties")
+            detectable = power.get("min_detectable_drop")
+            for k, v in (("n", power.get("paired")),
+                         ("min_detectable_drop", "none" if detectable is None else f"{detectable:.3f}"),
+                         ("verdict", power.get("verdict")),
+                         ("not_compared", ",".join(n["id"] for n in power.get("not_compared", []))),
+                         ("quarantined", ",".join(power.get("quarantined", [])))):
+                if v is not None:
+                    ET.SubElement(props, "property", name=k, value=_x(v))
         for c in cs:
             case = ET.SubElement(suite, "testcase", name=_x(c.name), classname=_x(f"tinyqa.{pack_id}"), time="0")
             if not c.passed:

@@ -74,6 +74,8 @@ def _change(drop: Check | None) -> tuple[str, str, str]:
 
 def _verdict(checks: list[Check]) -> str:
     failed = [c for c in checks if not c.passed]
+    if not failed and any(c.measures.get("verdict") == "inconclusive" for c in checks):
+        return "⚠️ inconclusive"
     if not failed:
         return "✅ pass"
     why = [(f"{c.metric} below its {_pct(c.measures['floor'])} floor" if c.measures else c.message)
@@ -107,11 +109,36 @@ def _folded(pack_id: str, c: Check) -> list[str]:
             *[f"- {_cell(d)}" for d in items], *([f"- … and {more} more"] if more else []), "", "</details>"]
 
 
+def _power(packs: dict[str, list[Check]]) -> list[str]:
+    """Per pack: the drop it could detect, what was not compared, flaky items, and what would
+    settle an inconclusive drop."""
+    from tinyqa.suites.gate import power_sentence
+
+    lines = []
+    for pack_id, checks in packs.items():
+        drop = next((c for c in checks if c.kind == DROP and c.slice == "all" and c.measures), None)
+        if drop is None:
+            continue
+        m = drop.measures
+        line = f"- **{text(pack_id)}**, {power_sentence(m['paired'], m.get('min_detectable_drop'))} (80% power)"
+        if m.get("not_compared"):
+            line += "; not compared: " + ", ".join(f"{_code(n['id'])} ({text(n['reason'])})" for n in m["not_compared"][:MAX_DETAILS])
+        if m.get("flaky"):
+            line += (f"; flaky{' (quarantined)' if m.get('quarantined') else ''}: "
+                     + ", ".join(_code(i) for i in m["flaky"][:MAX_DETAILS]))
+        if m.get("settle"):
+            line += "; " + _cell(m["settle"])
+        lines.append(line)
+    return ["", *lines] if lines else []
+
+
 def gate(result: GateResult, link: str | None = None) -> str:
     """The verdict as a Markdown document; `link` (to the run's reports) goes at the end."""
     ok = result.passed and not result.errors
     head = "PASS" if ok else ("ERRORS" if result.errors else "FAIL")
     icon = "✅" if ok else "❌"
+    if result.verdict == "inconclusive":
+        head, icon = "PASS, INCONCLUSIVE", "⚠️"
     lines = [MARKER, f"## {icon} tinyqa gate: {head} · {_code(result.model)}", ""]
     if result.errors:
         lines += [f"**{result.errors} item(s) failed beyond the retry budget**: infrastructure, not a regression.", ""]
@@ -129,6 +156,7 @@ def gate(result: GateResult, link: str | None = None) -> str:
                   "|---|---|---|---|---|---|"]
         for pack_id, checks in packs.items():
             lines += _pack_rows(pack_id, checks)
+    lines += _power(packs)
     for c in drift:
         lines += ["", f"**Tokenizer drift** ({_cell(c.name)}): {'✅' if c.passed else '❌'} {_cell(c.message)}"]
     if not drift:
@@ -138,6 +166,10 @@ def gate(result: GateResult, link: str | None = None) -> str:
             if c.details and ((c.kind == DROP and c.slice == "all") or not (c.passed or c.kind == DROP)):
                 lines += _folded(group, c)
     notes = result.notes
+    cost = result.cost_usd
+    if result.qa:
+        notes = [*notes, f"cost: ${cost:.4f} as LiteLLM priced the answers" if cost is not None
+                 else "cost: unknown (LiteLLM has no price for this model)"]
     if notes:
         lines += ["", *[f"- {_cell(n)}" for n in notes]]
     runs = ", ".join(_code(r.run_id) for r in result.qa)

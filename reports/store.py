@@ -42,6 +42,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         _f("status", pa.string()),
         # The decoding parameters sent (JSON) and what makes the run less reproducible.
         _f("decoding", pa.string()), _f("notes", pa.list_(pa.string())),
+        # suites/scoring.SCORER_VERSION: runs scored by other scorers are not compared silently.
+        _f("scorer_version", pa.int32()),
     ]),
     "items": pa.schema([
         _f("run_id", pa.string(), False), _f("suite", pa.string()), _f("pack_id", pa.string()),
@@ -55,6 +57,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         _f("cost_usd", pa.float64()), _f("cached", pa.bool_()), _f("attempts", pa.int32()),
         _f("error", pa.string()),
         _f("extracted", pa.string()),   # the answer inside common wrappers ("Answer: …")
+        _f("item_sha256", pa.string()),   # the item's content hash in its pack: edited items are not compared
         # An answer is kept to its first 4096 characters (tinyqa/text.py): its whole length and hash.
         _f("prediction_chars", pa.int64()), _f("prediction_sha256", pa.string()),
     ]),

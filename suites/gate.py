@@ -6,9 +6,18 @@ p < alpha): identical runs never fail, and a flip or two on a 40-item pack is no
 regression. Errored items are infrastructure, never a regression. The same rule (`judge`)
 marks a change worse or better on the dashboard.
 
+A drop above `max_drop` that is not significant is "inconclusive": it passes, and says how
+many paired items would settle it. Every drop check carries the smallest drop the gate would
+have detected with 80% power on its items (suites/stats.py, `min_detectable_drop`).
+
 The baseline is a file (`tinyqa baseline update`) or, without one, the latest earlier run in
 the report store that is comparable and passed: the same model, packs and prompt template,
-status `complete` (not a failed gate, not a run with errored items).
+status `complete` (not a failed gate, not a run with errored items). Items are paired by id
+and content hash: an item edited or added since the baseline is listed, not compared. A
+baseline made with another prompt template, decoding or scorer version is named as such
+(`differences`); `--strict-baseline` refuses it. Flaky items (right in some runs and wrong in
+others with identical settings: suites/items.py has the rule) are listed, and with
+`--quarantine` left out of the drop test.
 """
 from __future__ import annotations
 
@@ -22,8 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tinyqa.errors import InputError
 from tinyqa.suites.compare import counted, flips
 from tinyqa.suites.result import Baseline, Check
-from tinyqa.suites.scoring import PROPORTIONS
-from tinyqa.suites.stats import mcnemar_exact, paired_difference, wilson
+from tinyqa.suites.scoring import PROPORTIONS, SCORER_VERSION
+from tinyqa.suites.stats import items_needed, mcnemar_exact, min_detectable_drop, paired_difference, wilson
 from tinyqa.text import COMMENT_MAX, cap
 
 BASELINE_FORMAT = "tinyqa-baseline/1"
@@ -93,11 +102,38 @@ def baseline_from_rows(run: dict, rows: list[dict]) -> dict:
     return {
         "format": BASELINE_FORMAT, "run_id": run["run_id"], "model": run["model"],
         "prompt_template": run["prompt_template"], "prompt_hash": run["prompt_hash"],
-        "pack_ids": run.get("pack_ids"),
+        "pack_ids": run.get("pack_ids"), "decoding": run.get("decoding"),
+        "scorer_version": run.get("scorer_version"),
         "items": {f"{r['pack_id']}/{r['item_id']}": {
-            "lang": r["lang"], "prediction": r["prediction"], **{m: r.get(m) for m in PROPORTIONS}}
+            "lang": r["lang"], "prediction": r["prediction"], **{m: r.get(m) for m in PROPORTIONS},
+            **({"sha256": r["item_sha256"]} if r.get("item_sha256") else {})}
             for r in rows if r["error"] is None},
     }
+
+
+# What makes a baseline comparable beyond its items: (field of the runs row and of the baseline
+# file, what to call it). A file made before a field was recorded lacks it: named too.
+SETTINGS = (("prompt_hash", "prompt template hash"), ("decoding", "decoding"), ("scorer_version", "scorer version"))
+
+
+def differences(base: dict, run: dict) -> list[str]:
+    """How the baseline was made differently from `run` (a runs row): another prompt template
+    hash, decoding or scorer version, or one the baseline did not record; [] when comparable."""
+    out = []
+    for field, what in SETTINGS:
+        was, now = base.get(field), run.get(field)
+        if field == "scorer_version" and now is None:
+            now = SCORER_VERSION
+        if was is None:
+            out.append(f"{what}: not recorded in the baseline (now {_short(now)})")
+        elif was != now:
+            out.append(f"{what}: {_short(was)} in the baseline, {_short(now)} now")
+    return out
+
+
+def _short(value) -> str:
+    text = str(value)
+    return text[:12] if len(text) == 64 and text.isalnum() else text
 
 
 def load_baseline(path: Path) -> dict:
@@ -191,9 +227,11 @@ def _by_pack(rows: list[dict]) -> dict[str, list[dict]]:
     return out
 
 
-def verdict(rows: list[dict], baseline: dict | None, t: Thresholds) -> list[Check]:
+def verdict(rows: list[dict], baseline: dict | None, t: Thresholds,
+            flaky: set[tuple[str, str]] | frozenset = frozenset(), quarantine: bool = False) -> list[Check]:
     """The floors, and against a baseline the significant-drop check of every pack (and of
-    every language within a pack of several)."""
+    every language within a pack of several). `flaky` items ((pack id, item id)) are listed
+    in their drop checks and, with `quarantine`, left out of the test."""
     checks = floors(rows, t)
     if baseline is None:
         return checks
@@ -204,7 +242,8 @@ def verdict(rows: list[dict], baseline: dict | None, t: Thresholds) -> list[Chec
             for r in answered:
                 slices.setdefault(f"lang={r['lang']}", []).append(r)
         for name, srs in slices.items():
-            checks.append(_drop_check(pack_id, name, srs, baseline["items"], t))
+            checks.append(_drop_check(pack_id, name, srs, baseline["items"], t,
+                                      {i for p, i in flaky if p == pack_id}, quarantine))
     return checks
 
 
@@ -215,8 +254,29 @@ def _quoted(rows: list[dict]) -> list[dict]:
     return [r | {k: cap(r[k], COMMENT_MAX) for k in keys if isinstance(r.get(k), str)} for r in rows]
 
 
-def _drop_check(pack_id: str, slice_: str, rows: list[dict], base: dict, t: Thresholds) -> Check:
-    pairs = [(b, r) for r in rows if (b := base.get(f"{pack_id}/{r['item_id']}")) is not None]
+def pair(pack_id: str, rows: list[dict], base: dict) -> tuple[list[tuple[dict, dict]], list[dict]]:
+    """The (baseline, now) pairs of `rows` by item id and content hash, and the items not
+    compared: {"id", "reason"}, `added` (not in the baseline: a new item, or one whose question
+    or label changed, which changes its id) or `changed` (its content hash differs: aliases,
+    context or tags edited). A baseline that did not record hashes pairs by id alone."""
+    pairs, not_compared = [], []
+    for r in rows:
+        b = base.get(f"{pack_id}/{r['item_id']}")
+        if b is None:
+            not_compared.append({"id": r["item_id"], "reason": "added"})
+        elif b.get("sha256") and r.get("item_sha256") and b["sha256"] != r["item_sha256"]:
+            not_compared.append({"id": r["item_id"], "reason": "changed"})
+        else:
+            pairs.append((b, r))
+    return pairs, not_compared
+
+
+def _drop_check(pack_id: str, slice_: str, rows: list[dict], base: dict, t: Thresholds,
+                flaky: set[str] = frozenset(), quarantine: bool = False) -> Check:
+    pairs, not_compared = pair(pack_id, rows, base)
+    flaky_here = sorted(r["item_id"] for _, r in pairs if r["item_id"] in flaky)
+    if quarantine:
+        pairs = [(b, r) for b, r in pairs if r["item_id"] not in flaky]
     lost, gained, paired = flips(pairs, t.metric)
     lost, gained = _quoted(lost), _quoted(gained)
     j = judge(len(lost), len(gained), paired, t)
@@ -224,12 +284,47 @@ def _drop_check(pack_id: str, slice_: str, rows: list[dict], base: dict, t: Thre
     now = sum(bool(r[t.metric]) for _, r in scored)
     both = sum(bool(b[t.metric]) and bool(r[t.metric]) for b, r in scored)
     change, low, high = paired_difference(both, len(gained), len(lost), paired - both - len(gained) - len(lost))
-    rates = f", {(now + len(lost) - len(gained)) / paired:.0%} in the baseline → {now / paired:.0%}" if paired else ""
+    base_rate = (now + len(lost) - len(gained)) / paired if paired else None
+    rates = f", {base_rate:.0%} in the baseline → {now / paired:.0%}" if paired else ""
+    detectable = min_detectable_drop(paired, base_rate, alpha=t.alpha, max_drop=t.max_drop) if paired else None
+    status = "fail" if j.worse else "inconclusive" if j.drop > t.max_drop else "pass"
     msg = (f"{t.metric} {'dropped' if j.drop > 0 else 'changed'} {j.drop:+.0%} on {paired} paired items{rates} "
            f"({len(lost)} right→wrong, {len(gained)} wrong→right, McNemar p={j.p:.3g}; "
-           f"fails above {t.max_drop:.0%} with p<{t.alpha})")
+           f"fails above {t.max_drop:.0%} with p<{t.alpha}); {power_sentence(paired, detectable)}")
+    settled = settle(j.drop, base_rate, paired, t) if status == "inconclusive" else None
+    if settled:
+        msg += "; " + settled
+    if not_compared:
+        msg += f"; not compared: {_listing(not_compared)}"
+    if flaky_here:
+        msg += f"; flaky{' (quarantined)' if quarantine else ''}: {', '.join(flaky_here)}"
     details = [f"right→wrong {r['item_id']} {r['question']!r}: was {r['prediction_a']!r}, now {r['prediction']!r}"
                for r in lost] + [f"wrong→right {r['item_id']} {r['question']!r}: now {r['prediction']!r}" for r in gained]
     return Check.drop(pack_id, slice_, t.metric, not j.worse, msg, details,
                       {"metric": t.metric, "change": change, "low": low, "high": high, "p": j.p, "paired": paired,
-                       "lost": len(lost), "gained": len(gained), "max_drop": t.max_drop, "alpha": t.alpha})
+                       "lost": len(lost), "gained": len(gained), "max_drop": t.max_drop, "alpha": t.alpha,
+                       "rate": now / paired if paired else None, "baseline_rate": base_rate,
+                       "min_detectable_drop": detectable, "verdict": status, "settle": settled,
+                       "not_compared": not_compared, "flaky": flaky_here,
+                       "quarantined": flaky_here if quarantine else []})
+
+
+def power_sentence(n: int, detectable: float | None) -> str:
+    """"n = 52: detects drops of 15 points or more" (with 80% power)."""
+    if detectable is None:
+        return f"n = {n}: too few items to detect any drop with 80% power"
+    return f"n = {n}: detects drops of {round(detectable * 100)} points or more"
+
+
+def settle(drop: float, base_rate: float, paired: int, t: Thresholds) -> str:
+    """What would settle an inconclusive drop: the paired items at which a drop this large is
+    detected with 80% power, and repeats for flaky items."""
+    need = items_needed(drop, base_rate, alpha=t.alpha, max_drop=t.max_drop)
+    more = (f"a pack of {need} paired items would detect a drop this large with 80% power"
+            if need else "no pack size would detect a drop this small")
+    return f"inconclusive: above {t.max_drop:.0%} but not significant; {more}, or --repeats 3 to steady flaky items"
+
+
+def _listing(not_compared: list[dict]) -> str:
+    shown = [f"{n['id']} ({n['reason']})" for n in not_compared[:10]]
+    return ", ".join(shown) + (f" and {len(not_compared) - 10} more" if len(not_compared) > 10 else "")

@@ -20,8 +20,10 @@ Per item and series (a model with one prompt template, as the dashboard names th
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from tinyqa.suites.compare import check_metric  # noqa: F401  (the one rule: a proportion)
@@ -100,7 +102,7 @@ class ItemStats:
 
     @property
     def flaky(self) -> bool:
-        return self.flips > 0
+        return any(flaky(o.runs) for o in self.by_series.values())
 
     @property
     def never(self) -> bool:
@@ -150,6 +152,50 @@ class Analysis:
     @property
     def discriminating(self) -> bool:
         return len(self.series) >= MIN_SERIES
+
+# --- flaky items: the one rule, for `tinyqa items` and the gate ----------------------------------
+
+def flaky(outcomes: Iterable[bool]) -> bool:
+    """The rule for a flaky item: over runs that should agree (one series here; runs with
+    identical settings for the gate), right in some and wrong in others."""
+    return len(set(outcomes)) > 1
+
+
+# What runs must share for their outcomes to be expected equal (with the pack's content).
+SETTINGS = ("model", "prompt_hash", "decoding")
+
+
+def pack_hash(item_hashes: Iterable[str | None]) -> str | None:
+    """The content hash of a pack as run: over its items' sha256, in any order; None when an
+    item's hash was not recorded (a run stored before they were)."""
+    hashes = list(item_hashes)
+    if not hashes or any(h is None for h in hashes):
+        return None
+    return hashlib.sha256("\n".join(sorted(hashes)).encode()).hexdigest()
+
+
+def flaky_items(runs: list[dict], items: list[dict], like: dict, pack_hashes: dict[str, str | None],
+                metric: str = "contains") -> set[tuple[str, str]]:
+    """(pack id, item id) of the items that are flaky (`flaky`) over the tiny QA `runs` with
+    the settings of `like` (a runs row: model, prompt template hash, decoding) on the same
+    content of each pack (`pack_hashes`: pack id -> pack_hash of the current pack); errored
+    or unscored items are left out, never counted wrong."""
+    same = {r["run_id"] for r in runs
+            if r.get("suite", SUITE) == SUITE and all(r.get(k) == like.get(k) for k in SETTINGS)}
+    by_run_pack: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for row in items:
+        if row["run_id"] in same:
+            by_run_pack[(row["run_id"], row["pack_id"])].append(row)
+    outcomes: dict[tuple[str, str], list[bool]] = defaultdict(list)
+    for (_, pack_id), rows in by_run_pack.items():
+        want = pack_hashes.get(pack_id)
+        if want is None or pack_hash(r.get("item_sha256") for r in rows) != want:
+            continue
+        for r in rows:
+            if r.get("error") is None and r.get(metric) is not None:
+                outcomes[(pack_id, r["item_id"])].append(bool(r[metric]))
+    return {key for key, seq in outcomes.items() if flaky(seq)}
+
 
 def series_labels(runs: list[dict]) -> dict[str, str]:
     """Per run id, its series label: the model, followed by the prompt template only where

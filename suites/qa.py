@@ -41,6 +41,7 @@ def item_row(run_id: str, pack_id: str, item: Item, answer: llm.Answer) -> dict:
         "latency_s": answer.latency_s, "prompt_tokens": answer.prompt_tokens,
         "completion_tokens": answer.completion_tokens, "cost_usd": answer.cost_usd,
         "cached": answer.cached, "attempts": answer.attempts, "error": answer.error,
+        "item_sha256": item.sha256,
         "prediction_chars": None if pred is None else answer.chars,
         "prediction_sha256": None if pred is None else answer.sha256,
     }
@@ -112,6 +113,7 @@ def run(run_id: str, started: datetime, model: str, packs: list[Pack], t: Target
     row = runinfo.run_row(run_id, started, SUITE, model, pack_ids=[p.id for p in packs],
                           api_base=None if model == llm.LOCAL else t.api_base, prompt_template=template.id,
                           prompt_hash=template.sha256, decoding=sent, notes=notes)
+    row["scorer_version"] = scoring.SCORER_VERSION
     return RunResult(row, items=items, metrics=metrics(run_id, items), notices=notes)
 
 

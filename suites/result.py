@@ -80,6 +80,13 @@ class Baseline:
     why: str
     file: str | None = None
     run_id: str | None = None   # a file's run, or the stored run chosen
+    # How it was made differently (another prompt template hash, decoding or scorer version):
+    # compared all the same, and named (suites/gate.differences); `--strict-baseline` refuses it.
+    differences: tuple[str, ...] = ()
+
+    @property
+    def comparable(self) -> bool:
+        return self.source != "none" and not self.differences
 
     @property
     def ref(self) -> str | None:
@@ -196,10 +203,29 @@ class GateResult:
     baseline: Baseline | None = None
     notices: list[str] = field(default_factory=list)
     drift_note: str | None = None
+    estimate: object | None = None      # models.cost.Estimate: the cost expected before asking
 
     @property
     def errors(self) -> int:
         return sum(r.errors for r in self.qa)
+
+    @property
+    def verdict(self) -> str:
+        """`error` (items failed beyond the retry budget), `fail`, `inconclusive` (a drop above
+        max_drop that is not significant: it passes, unsettled) or `pass`."""
+        if self.errors:
+            return "error"
+        if not self.passed:
+            return "fail"
+        if any(c.measures.get("verdict") == "inconclusive" for c in self.checks):
+            return "inconclusive"
+        return "pass"
+
+    @property
+    def cost_usd(self) -> float | None:
+        """What the runs cost as LiteLLM priced their answers; None when it priced none."""
+        costs = [r["cost_usd"] for run in self.qa for r in run.items if r.get("cost_usd") is not None]
+        return sum(costs) if costs else None
 
     @property
     def passed(self) -> bool:

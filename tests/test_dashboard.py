@@ -294,3 +294,31 @@ def test_page_draws_in_headless_chromium(built, tmp_path):
     for hex_ in dashboard.PALETTE[:3]:
         rgb = tuple(int(hex_[i:i + 2], 16) for i in (1, 3, 5))
         assert near(rgb) > 400, hex_
+
+
+def test_status_shows_the_detectable_drop_and_the_cost_per_pack(built):
+    """Per model and pack: the smallest drop a gate against the latest run would detect (the
+    gate's rule, 80% power) and what the pack's answers cost; a model LiteLLM has no price
+    for says so, the embedded model costs nothing."""
+    from tinyqa.suites.stats import min_detectable_drop
+
+    root, _, html = built
+    d = dashboard.gather(root)
+    rows = {(s["series"], s["pack"]): s for s in d.status}
+    shown = 0
+    for s in rows.values():
+        want = min_detectable_drop(s["n"], s["value"], alpha=d.rule.alpha, max_drop=d.rule.max_drop)
+        assert s["detectable"] == want
+        if want is not None:
+            shown += 1
+            assert f"drops of {round(want * 100)} pts+" in html
+    assert shown, "no pack of the synthetic store detects any drop"
+    priced = rows[("openai/gpt-4o-mini", "core_en")]
+    assert priced["price"] == "priced" and priced["cost"] == pytest.approx(0.0001 * len(PACKS["core_en"]))
+    assert rows[("ollama/llama3", "core_en")]["price"] == "no price"
+    assert rows[("local", "core_fr")]["price"] == "free"
+    assert "unknown: LiteLLM has no price" in html and "$0 (embedded)" in html
+    assert f"${0.0001 * len(PACKS['core_en']):.4f}" in html                                # per pack
+    assert f"${0.0001 * sum(len(q) for q in PACKS.values()):.4f}" in html                 # per run
+    perf = {p["series"]: p for p in d.perf}
+    assert perf["ollama/llama3"]["price"] == "no price" and perf["openai/gpt-4o-mini"]["price"] == "priced"

@@ -12,7 +12,7 @@ run, and no environment variable set.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tinyqa import orchestration, phases, runinfo, startup
@@ -99,14 +99,43 @@ def smoke(packs: str | Sequence[str] | None = None, use_cache: bool = True, repo
 
 # --- the gate ---------------------------------------------------------------------------------
 
+def gate_cost(model: str, packs: list[str], template: str = DEFAULT_TEMPLATE, repeats: int = 1):
+    """The gate's expected cost (models/cost.Estimate: LiteLLM's price table times the tokens
+    asked for, `usd` None where it has no price)."""
+    from tinyqa import config
+    from tinyqa.models import cost
+    from tinyqa.pack import resolve_packs
+    from tinyqa.suites.templates import load_template
+
+    return cost.estimate(model, resolve_packs(packs), load_template(template), repeats,
+                         config.model_settings(model).get("max_tokens"))
+
+
+def check_cost(estimate, max_usd: float | None) -> None:
+    """An InputError when `estimate` is above `max_usd`, or unknown while `max_usd` is set."""
+    if max_usd is None:
+        return
+    if max_usd < 0:
+        raise InputError(f"--max-usd: {max_usd:g} is below 0")
+    if estimate.usd is None:
+        raise InputError(f"--max-usd {max_usd:g}: LiteLLM has no price for {estimate.model}, "
+                         "so the cost cannot be bounded; nothing was asked")
+    if estimate.usd > max_usd:
+        raise InputError(f"--max-usd {max_usd:g}: the expected cost ${estimate.usd:.4f} is above it; nothing was asked")
+
+
 def gate(model: str, packs: str | Sequence[str] | None = None, baseline: str | Path | None = None,
          api_base: str | None = None, template: str = DEFAULT_TEMPLATE, tokenizer: str | None = None,
          drift_baseline: str | Path | None = None, repeats: int = 1, overrides: dict | None = None,
          use_cache: bool = True, reports: str = DEFAULT_REPORTS, prefect: bool | None = None,
-         verbose: bool = False, own_process: bool = True):
+         verbose: bool = False, own_process: bool = True, strict_baseline: bool = False,
+         quarantine: bool = False, max_usd: float | None = None,
+         on_estimate: Callable[[object], None] | None = None):
     """The pull-request gate (`tinyqa gate`, the pytest plugin's gate): thresholds ([gate] of
-    tinyqa.toml with `overrides`), the baseline file, the inputs, all checked before anything
-    starts; then drift alongside tiny QA and the verdict (a GateResult)."""
+    tinyqa.toml with `overrides`), the baseline file, the inputs and the expected cost (handed
+    to `on_estimate`, refused above `max_usd`), all checked before anything starts; then drift
+    alongside tiny QA and the verdict (a GateResult, its `estimate` set). `strict_baseline`
+    refuses a baseline made differently; `quarantine` leaves flaky items out of the drop test."""
     from tinyqa.suites import gate as gate_suite
 
     packs = pack_list(packs)
@@ -116,22 +145,31 @@ def gate(model: str, packs: str | Sequence[str] | None = None, baseline: str | P
     thresholds = gate_suite.thresholds(overrides)
     if baseline:
         gate_suite.load_baseline(Path(baseline))
+    estimate = gate_cost(model, packs, template, repeats)
+    if on_estimate is not None:   # before the first request, and before a refusal says why
+        on_estimate(estimate)
+    check_cost(estimate, max_usd)
     if orchestration.use_prefect(prefect):
         startup.start_flows(verbose, model, api_base, own_process)
         from tinyqa.flows.gate import gate as gate_flow
 
-        return gate_flow(model=model, packs=packs, baseline=baseline, api_base=runinfo.hidden(api_base),
-                         template=template, tokenizer=tokenizer, drift_baseline=drift_baseline, repeats=repeats,
-                         overrides=overrides, use_cache=use_cache, reports=reports)
-    startup.start_local(model, api_base)
-    from tinyqa.flows import steps
+        result = gate_flow(model=model, packs=packs, baseline=baseline, api_base=runinfo.hidden(api_base),
+                           template=template, tokenizer=tokenizer, drift_baseline=drift_baseline, repeats=repeats,
+                           overrides=overrides, use_cache=use_cache, reports=reports,
+                           strict_baseline=strict_baseline, quarantine=quarantine)
+    else:
+        startup.start_local(model, api_base)
+        from tinyqa.flows import steps
 
-    with orchestration.Alongside() as pool:
-        return steps.gate(
-            model, packs, baseline, template, tokenizer, drift_baseline, repeats, thresholds, reports,
-            alongside=lambda *a, **kw: pool.submit(steps.tokenizer_drift, *a, **kw),
-            ask=lambda: _tiny_qa_here(model, packs, api_base, template, reports=reports,
-                                      use_cache=use_cache and repeats == 1, write=False))
+        with orchestration.Alongside() as pool:
+            result = steps.gate(
+                model, packs, baseline, template, tokenizer, drift_baseline, repeats, thresholds, reports,
+                alongside=lambda *a, **kw: pool.submit(steps.tokenizer_drift, *a, **kw),
+                ask=lambda: _tiny_qa_here(model, packs, api_base, template, reports=reports,
+                                          use_cache=use_cache and repeats == 1, write=False),
+                strict_baseline=strict_baseline, quarantine=quarantine)
+    result.estimate = estimate
+    return result
 
 
 # --- the commands that ask no model -------------------------------------------------------------

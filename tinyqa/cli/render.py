@@ -50,9 +50,14 @@ def finish_run(result, reports: str) -> None:
     raise typer.Exit(exit_code([result]))
 
 
-def gate(result, model: str, elapsed: float, junit=None, markdown=None) -> None:
-    """The gate's checks table, the failed checks' items, the notes; JUnit and Markdown files
-    when asked, GitHub's step summary and outputs when set; then its exit code."""
+def estimate(est) -> None:
+    """The expected cost of a run (models/cost.Estimate), before its first request."""
+    out.print(est.sentence, markup=False)
+
+
+def gate(result, model: str, elapsed: float, junit=None, markdown=None, json_out=None) -> None:
+    """The gate's checks table, the failed checks' items, the notes; JUnit, Markdown and JSON
+    files when asked, GitHub's step summary and outputs when set; then its exit code."""
     from tinyqa.reports import markdown as md
     from tinyqa.suites.result import exit_code
 
@@ -70,6 +75,10 @@ def gate(result, model: str, elapsed: float, junit=None, markdown=None) -> None:
         junit_xml.write(junit, result.checks, time_s=elapsed,
                         properties={"model": model, "baseline": (result.baseline and result.baseline.ref) or "none",
                                     "runs": ",".join(r.run_id for r in result.qa)})
+    if json_out:
+        from tinyqa.reports import verdict as verdict_json
+
+        verdict_json.write(json_out, result)
     text = md.gate(result)
     if markdown:
         from tinyqa.files import write_atomic
@@ -81,7 +90,8 @@ def gate(result, model: str, elapsed: float, junit=None, markdown=None) -> None:
     if os.environ.get("GITHUB_OUTPUT"):   # a step output of GitHub Actions (the tinyqa action's run-id)
         with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as f:
             f.write(f"run-id={','.join(r.run_id for r in result.qa)}\n")
-    out.print(f"gate {'passed' if result.passed else 'FAILED'} in {elapsed:.1f} s")
+    said = {"pass": "passed", "fail": "FAILED", "inconclusive": "passed, inconclusive", "error": "FAILED (errors)"}
+    out.print(f"gate {said[result.verdict]} in {elapsed:.1f} s")
     if result.errors:
         err.print(f"tinyqa: {result.errors} item(s) failed beyond the retry budget: infrastructure, not a regression")
     raise typer.Exit(exit_code(result.qa, result.checks))

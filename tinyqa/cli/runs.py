@@ -85,20 +85,27 @@ def gate(
     max_drop: Annotated[Optional[float], typer.Option(help="Largest tolerated drop per pack and language (default 0.05).")] = None,
     alpha: Annotated[Optional[float], typer.Option(help="Significance level of the paired test (default 0.05).")] = None,
     max_drifted: Annotated[Optional[int], typer.Option(help="Items allowed to tokenize differently (default 0).")] = None,
+    strict_baseline: Annotated[bool, typer.Option("--strict-baseline", help="Refuse (exit 2) a baseline made with another prompt template, decoding or scorer version.")] = False,
+    quarantine: Annotated[bool, typer.Option("--quarantine", help="Leave flaky items (right and wrong in identical earlier runs) out of the drop test; still reported.")] = False,
+    max_usd: Annotated[Optional[float], typer.Option("--max-usd", min=0, help="Refuse (exit 2) before any request when the expected cost is above this.")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the verdict as JSON here.")] = None,
     no_cache: NoCache = False,
     reports: Reports = DEFAULT_REPORTS,
     prefect: PrefectOpt = None,
     verbose: Verbose = False,
 ) -> None:
     """The pull-request gate: drift + tiny QA against a baseline; exit 1 on a regression, 3 on
-    an infrastructure failure. Thresholds come from the gate table of tinyqa.toml, overridden here."""
+    an infrastructure failure. Thresholds come from the gate table of tinyqa.toml, overridden here.
+    The expected cost is printed before the first request."""
     started = time.perf_counter()
     overrides = {"metric": metric, "min_em": min_em, "min_contains": min_contains, "max_drop": max_drop,
                  "alpha": alpha, "max_drifted": max_drifted}
     result = api.gate(model=model, packs=packs, baseline=baseline, api_base=api_base, template=template,
                       tokenizer=tokenizer, drift_baseline=drift_baseline, repeats=repeats, overrides=overrides,
-                      use_cache=not no_cache, reports=reports, prefect=prefect, verbose=verbose)
-    render.gate(result, model, time.perf_counter() - started, junit, markdown)
+                      use_cache=not no_cache, reports=reports, prefect=prefect, verbose=verbose,
+                      strict_baseline=strict_baseline, quarantine=quarantine, max_usd=max_usd,
+                      on_estimate=render.estimate)
+    render.gate(result, model, time.perf_counter() - started, junit, markdown, json_out)
 
 
 @app.command()
