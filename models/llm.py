@@ -41,6 +41,34 @@ litellm.suppress_debug_info = True
 litellm.telemetry = False
 
 
+def _skip_file_id_mapping() -> None:
+    """Every `litellm.completion` passes the messages through `update_messages_with_model_file_ids`
+    (LiteLLM proxy's managed-file ids), which first imports `litellm.proxy._types`: 0.3-0.8 s of
+    CPU on the first call, ahead of the first request, with every call in flight waiting on the
+    import lock. It changes only `{"type": "file"}` content parts; for messages without list
+    content (all of tinyqa's) it returns them untouched, so they skip it. Anything else still
+    goes through LiteLLM's own function. Nothing changes if a LiteLLM release renames it."""
+    import importlib
+
+    main = importlib.import_module("litellm.main")
+    update = getattr(main, "update_messages_with_model_file_ids", None)
+    if update is None or getattr(update, "_tinyqa", False):
+        return
+
+    @functools.wraps(update)
+    def plain_first(messages, *args, **kwargs):
+        if isinstance(messages, list) and all(isinstance(m, dict) and not isinstance(m.get("content"), list)
+                                              for m in messages):
+            return messages
+        return update(messages, *args, **kwargs)
+
+    plain_first._tinyqa = True
+    main.update_messages_with_model_file_ids = plain_first
+
+
+_skip_file_id_mapping()
+
+
 @dataclass(frozen=True)
 class Target:
     """What is called (`model`, `api_base`), what reports show (`name`), and what identifies
