@@ -20,6 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from tinyqa import offline
+
+offline.apply()   # first: LiteLLM's offline cost map, before anything imports LiteLLM
 from tinyqa.pack import resolve_packs, shipped_ids
 from tinyqa.suites import drift, tokenizers
 

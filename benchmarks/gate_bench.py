@@ -22,6 +22,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from qa_bench import LATENCY, fixed_latency_server  # noqa: E402
 
+from tinyqa import offline
+
+offline.apply()   # first: LiteLLM's offline cost map, before anything imports LiteLLM
 from tinyqa.models import llm  # noqa: E402
 from tinyqa.pack import resolve_packs  # noqa: E402
 from tinyqa.suites import qa  # noqa: E402

@@ -17,7 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-import tinyqa  # noqa: F401  (first: sets LiteLLM's offline cost map)
+from tinyqa import offline
+
+offline.apply()   # first: LiteLLM's offline cost map, before anything imports LiteLLM
 import litellm
 
 from tinyqa.models import llm, local

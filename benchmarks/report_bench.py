@@ -23,6 +23,9 @@ from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from tinyqa import offline
+
+offline.apply()   # first: LiteLLM's offline cost map, before anything imports LiteLLM
 from tinyqa.models.llm import Answer  # noqa: E402
 from tinyqa.pack import Pack, load_pack, shipped_dir  # noqa: E402
 from tinyqa.reports import dashboard, store  # noqa: E402
