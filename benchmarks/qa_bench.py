@@ -114,17 +114,6 @@ def check_baseline(rows: list[dict]) -> None:
     print(f"(c) answers as in packs/baselines/qa-local-core_en.json: {same}/{len(rows)}; contains {contains:.0%}")
 
 
-def check_baseline(rows: list[dict]) -> None:
-    """The answers are those packs/baselines holds for the embedded model."""
-    import json
-
-    base = json.loads((Path(__file__).resolve().parent.parent / "packs" / "baselines" / "qa-local-core_en.json")
-                      .read_text())["items"]
-    same = sum(base.get(f"{r['pack_id']}/{r['item_id']}", {}).get("prediction") == r["prediction"] for r in rows)
-    contains = sum(bool(r["contains"]) for r in rows) / len(rows)
-    print(f"(c) answers as in packs/baselines/qa-local-core_en.json: {same}/{len(rows)}; contains {contains:.0%}")
-
-
 def _bare_params() -> dict:
     # llama.cpp's server defaults repeat_penalty to 1.1 (the library to 1.0): same decoding both ways.
     return {"temperature": llm.PARAMS["temperature"], "seed": llm.PARAMS["seed"],
