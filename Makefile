@@ -32,14 +32,12 @@ GITLAB_CI_LOCAL := $(VENV)/node/node_modules/.bin/gitlab-ci-local
 # (a machine with NodeSource's nodejs has its npm already: Debian's npm would conflict with it).
 # As root, or through sudo where there is one (a CI runner).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
-need = command -v $(1) >/dev/null || { $(SUDO) apt-get update -qq && \
-	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(2); }
 
 test: install install-test
-	$(call need,chromium,chromium)
+	command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 	# gitlab-ci-local runs the GitLab gate job (4.73.0: the last that runs on Node 20; it copies with rsync).
-	$(call need,rsync,rsync)
-	$(call need,npm,npm)
+	command -v rsync >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rsync; }
+	command -v npm >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm; }
 	test -x $(GITLAB_CI_LOCAL) || npm install --silent --no-audit --no-fund --prefix $(VENV)/node gitlab-ci-local@4.73.0
 	# Two test processes, each taking a whole file at a time (module fixtures start once).
 	$(BIN)/python -m pytest -q -rs -n 2 --dist loadfile
