@@ -12,6 +12,7 @@ run, and no environment variable set.
 """
 from __future__ import annotations
 
+import concurrent.futures
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -99,18 +100,6 @@ def smoke(packs: str | Sequence[str] | None = None, use_cache: bool = True, repo
 
 # --- the gate ---------------------------------------------------------------------------------
 
-def gate_cost(model: str, packs: list[str], template: str = DEFAULT_TEMPLATE, repeats: int = 1):
-    """The gate's expected cost (models/cost.Estimate: LiteLLM's price table times the tokens
-    asked for, `usd` None where it has no price)."""
-    from tinyqa import config
-    from tinyqa.models import cost
-    from tinyqa.pack import resolve_packs
-    from tinyqa.suites.templates import load_template
-
-    return cost.estimate(model, resolve_packs(packs), load_template(template), repeats,
-                         config.model_settings(model).get("max_tokens"))
-
-
 def check_cost(estimate, max_usd: float | None) -> None:
     """An InputError when `estimate` is above `max_usd`, or unknown while `max_usd` is set."""
     if max_usd is None:
@@ -141,11 +130,15 @@ def gate(model: str, packs: str | Sequence[str] | None = None, baseline: str | P
     packs = pack_list(packs)
     baseline = str(baseline) if baseline else None
     drift_baseline = str(drift_baseline) if drift_baseline else None
-    startup.check_run_inputs(model, packs, api_base, template)
+    from tinyqa import config
+    from tinyqa.models import cost
+
+    read_packs, read_template = startup.check_run_inputs(model, packs, api_base, template)
     thresholds = gate_suite.thresholds(overrides)
     if baseline:
         gate_suite.load_baseline(Path(baseline))
-    estimate = gate_cost(model, packs, template, repeats)
+    # LiteLLM's price table times the tokens asked for (`usd` None where it has no price)
+    estimate = cost.estimate(model, read_packs, read_template, repeats, config.model_settings(model).get("max_tokens"))
     if on_estimate is not None:   # before the first request, and before a refusal says why
         on_estimate(estimate)
     check_cost(estimate, max_usd)
@@ -161,7 +154,8 @@ def gate(model: str, packs: str | Sequence[str] | None = None, baseline: str | P
         startup.start_local(model, api_base)
         from tinyqa.flows import steps
 
-        with orchestration.Alongside() as pool:
+        # drift beside tiny QA on a thread, as the flow submits it as a task
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="tinyqa") as pool:
             result = steps.gate(
                 model, packs, baseline, template, tokenizer, drift_baseline, repeats, thresholds, reports,
                 alongside=lambda *a, **kw: pool.submit(steps.tokenizer_drift, *a, **kw),

@@ -4,12 +4,11 @@ Prefect is used where its records last: a Prefect API configured (PREFECT_API_UR
 profile's API URL, settings Prefect already holds, as in a test harness), `--prefect`, a
 deployment, `tinyqa nightly`. Otherwise an operation runs the same steps in this process
 (`flows/steps.py`), without importing Prefect: the task's retries (`retrying`), work
-alongside (`alongside`) and the checkpoint behave as on Prefect (docs/orchestration.md).
+alongside (a thread, as a task's `.submit`) and the checkpoint behave as on Prefect (docs/orchestration.md).
 This module imports nothing of Prefect.
 """
 from __future__ import annotations
 
-import concurrent.futures
 import os
 import sys
 import time
@@ -81,19 +80,3 @@ def retrying(fn: Callable[[], T], retry_if: Callable[[BaseException], bool],
 def attempt_id() -> str:
     """An id for one task's attempts (what Prefect's task run id is to its retries)."""
     return str(uuid.uuid4())
-
-
-class Alongside:
-    """Work submitted to run beside the caller's, as a Prefect task's `.submit` does: a thread."""
-
-    def __init__(self) -> None:
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="tinyqa")
-
-    def submit(self, fn: Callable[..., T], *args, **kwargs) -> concurrent.futures.Future[T]:
-        return self._pool.submit(fn, *args, **kwargs)
-
-    def __enter__(self) -> Alongside:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)

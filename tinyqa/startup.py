@@ -25,14 +25,15 @@ def check_model_cheaply(model: str, api_base: str | None) -> None:
         credentials.check(model, api_base or config.model_settings(model).get("api_base"))
 
 
-def check_run_inputs(model: str, packs: str | list[str], api_base: str | None, template: str) -> None:
-    """Fail fast, before anything starts, on anything the user can fix."""
+def check_run_inputs(model: str, packs: str | list[str], api_base: str | None, template: str):
+    """Fail fast, before anything starts, on anything the user can fix; the packs and the
+    template, read, for what else needs them before the run (the gate's cost estimate)."""
     from tinyqa.pack import resolve_packs
     from tinyqa.suites.templates import load_template
 
-    resolve_packs(packs)
-    load_template(template)
+    read = resolve_packs(packs), load_template(template)
     check_model_cheaply(model, api_base)
+    return read
 
 
 def start_flows(verbose: bool, model: str | None = None, api_base: str | None = None, own_process: bool = True) -> None:

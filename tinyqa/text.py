@@ -73,8 +73,10 @@ def clip(text: str | None, limit: int = ANSWER_MAX) -> tuple[str | None, int | N
 
 # --- secrets in text ------------------------------------------------------------------------
 
-# Environment variables whose values are credentials (OPENAI_API_KEY, HF_TOKEN, DB_PASSWD, ...).
-SECRET_VAR = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?|AUTH|AUTH_STRING)$", re.IGNORECASE)
+# Environment variables whose values are credentials (OPENAI_API_KEY, HF_TOKEN, DB_PASSWD,
+# PREFECT_API_AUTH_STRING, ...): redacted from text, kept from the warm worker.
+SECRET_VAR = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?|AUTH|AUTH_STRING|PRIVATE|COOKIE)$",
+                        re.IGNORECASE)
 # A URL's userinfo (`user:pass@`) and its query (`?key=…`), wherever a URL appears in text.
 _URL_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/\s@'\"<>]+@", re.IGNORECASE)
 _URL_QUERY = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s?#'\"<>]*\?)[^\s#'\"<>]+", re.IGNORECASE)

@@ -43,15 +43,12 @@ from pathlib import Path
 
 COMMANDS = ("run", "smoke", "gate")
 IDLE_S = 600.0
-# Environment variables whose values are credentials: a worker runs without them.
-_SECRET_VAR = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|CREDENTIALS?)$", re.IGNORECASE)
 _PACKAGES = ("tinyqa", "tinyqa.cli", "tinyqa.flows", "tinyqa.suites", "tinyqa.models", "tinyqa.reports",
              "tinyqa.validators", "tinyqa.generators")
 
 
-# More credentials a worker runs without: *_PASSWD, *_AUTH_STRING (PREFECT_API_AUTH_STRING),
-# *_AUTH, private keys, cookies, and any variable holding a URL with user:pass@ in it.
-_MORE_SECRET_VAR = re.compile(r"(PASSWD|AUTH|AUTH_STRING|PRIVATE|COOKIE)$", re.IGNORECASE)
+# Besides the variables named like credentials (text.SECRET_VAR), a worker runs without any
+# variable holding a URL with user:pass@ in it.
 _URL_CREDENTIALS = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s@]*:[^/\s@]*@", re.IGNORECASE)
 
 
@@ -62,7 +59,9 @@ class UnsafeFolder(Exception):
 def secret_env(name: str, value: str) -> bool:
     """Whether an environment variable holds a credential: named like one, or a URL with a
     password in it (DATABASE_URL=postgres://user:pass@host, HTTPS_PROXY=http://u:p@proxy)."""
-    return bool(_SECRET_VAR.search(name) or _MORE_SECRET_VAR.search(name) or _URL_CREDENTIALS.search(value))
+    from tinyqa.text import SECRET_VAR
+
+    return bool(SECRET_VAR.search(name) or _URL_CREDENTIALS.search(value))
 
 
 def worker_env(env=os.environ) -> dict[str, str]:
